@@ -11,6 +11,9 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newVersionCmd(),
+		newServerCmd(),
+		newKeysCmd(),
+		newAccountsCmd(),
 	)
 	return root
 }

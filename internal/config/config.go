@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,9 +83,12 @@ func (s *Server) Validate() error {
 }
 
 // AddFlags declares one flag per field of cfg (a pointer to a struct), with
-// cfg's current values as the shown defaults.
-func AddFlags(fs *pflag.FlagSet, cfg any) {
+// cfg's current values as the shown defaults; with names, only those settings.
+func AddFlags(fs *pflag.FlagSet, cfg any, names ...string) {
 	forEachField(cfg, func(name string, f reflect.StructField, v reflect.Value) {
+		if len(names) > 0 && !slices.Contains(names, name) {
+			return
+		}
 		flag := strings.ReplaceAll(name, "_", "-")
 		fs.String(flag, "", fmt.Sprintf("%s (env %s; default %v)", f.Tag.Get("help"), EnvName(name), show(v)))
 	})

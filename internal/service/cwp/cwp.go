@@ -1,0 +1,174 @@
+// Package cwp implements the handlers of host security (cwp, 2018-02-28).
+package cwp
+
+import (
+	"context"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/api"
+	"github.com/vigil-sec/vigil/internal/api/cwp"
+	"github.com/vigil-sec/vigil/internal/server"
+	"github.com/vigil-sec/vigil/internal/service/svc"
+	"github.com/vigil-sec/vigil/internal/store"
+)
+
+// Version is the API version this package serves.
+const Version = "2018-02-28"
+
+// Deps is what the handlers need.
+type Deps struct {
+	Store    store.Store
+	Location *time.Location // zone of cwp's time strings
+	Now      func() time.Time
+}
+
+type handlers struct{ Deps }
+
+// Register adds the implemented cwp actions to mux; the others answer UnsupportedOperation.
+func Register(mux *server.Mux, d Deps) {
+	if d.Location == nil {
+		d.Location = time.Local
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	h := &handlers{d}
+	server.Handle(mux, Version, cwp.ActionDescribeRiskProcessEvents, h.describeRiskProcessEvents)
+}
+
+// statusFilter maps the Status filter of DescribeRiskProcessEvents (0 pending,
+// 1 killing, 2 killed, 3 exited, 4 trusted) to HandleStatus values (0 pending,
+// 1 handled, 2 killing, 3 killed, 4 exited, 5 ignored): the two enums differ
+// in the official description. "Trusted" is an ignored or whitelisted event.
+var statusFilter = map[string]store.HandleStatus{
+	"0": store.HandlePending,
+	"1": store.HandleKilling,
+	"2": store.HandleKilled,
+	"3": store.HandleExited,
+	"4": store.HandleIgnored,
+}
+
+func (h *handlers) describeRiskProcessEvents(ctx context.Context, c *server.Call, req *cwp.DescribeRiskProcessEventsRequest) (*cwp.DescribeRiskProcessEventsResponse, error) {
+	limit, offset, err := svc.Paging(req.Limit, req.Offset)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := svc.Desc(req.Order)
+	if err != nil {
+		return nil, err
+	}
+	q := store.RiskProcessEventQuery{Limit: limit, Offset: offset, Desc: desc, OrderBy: store.OrderByDetectTime}
+	if req.By != nil {
+		switch *req.By {
+		case "StartTime":
+			q.OrderBy = store.OrderByStartTime
+		case "DetectTime":
+			q.OrderBy = store.OrderByDetectTime
+		default:
+			return nil, api.ErrInvalidParameterValue("By", "must be StartTime or DetectTime, got \""+*req.By+"\".", "取值须为 StartTime 或 DetectTime，实际为 \""+*req.By+"\"。")
+		}
+	}
+	fs, err := svc.Filters("Filters", cwpFilters(req.Filters),
+		"HostId", "IpOrName", "VirusName", "ProcessId", "FilePath", "BeginTime", "EndTime", "Status")
+	if err != nil {
+		return nil, err
+	}
+	q.HostIDs = fs["HostId"].Text()
+	q.IPOrName = fs["IpOrName"].Text()
+	q.VirusNames = fs["VirusName"].Text()
+	q.FilePaths = fs["FilePath"].Text()
+	if f, ok := fs["ProcessId"]; ok {
+		for i, v := range f.Values {
+			pid, err := svc.ParseInt(f.ValueParam(i), v)
+			if err != nil {
+				return nil, err
+			}
+			q.ProcessIDs = append(q.ProcessIDs, pid)
+		}
+	}
+	if f, ok := fs["Status"]; ok {
+		for i, v := range f.Values {
+			s, ok := statusFilter[v]
+			if !ok {
+				return nil, api.ErrInvalidParameterValue(f.ValueParam(i), "Status is one of 0 (pending), 1 (killing), 2 (killed), 3 (exited), 4 (trusted).",
+					"Status 取值为 0（待处理）、1（查杀中）、2（已查杀）、3（已退出）、4（已信任）。")
+			}
+			q.HandleStatuses = append(q.HandleStatuses, s)
+		}
+	}
+	if f, ok := fs["BeginTime"]; ok {
+		if q.StartFrom, err = svc.ParseTime(f.ValueParam(0), f.Values[0], h.Location); err != nil {
+			return nil, err
+		}
+	}
+	if f, ok := fs["EndTime"]; ok {
+		if q.StartTo, err = svc.ParseTime(f.ValueParam(0), f.Values[0], h.Location); err != nil {
+			return nil, err
+		}
+	}
+	if q.EmptyRange() {
+		return nil, api.NewError(api.InvalidParameter.Sub("DateRange"),
+			"The filter BeginTime is after EndTime.", "过滤条件 BeginTime 晚于 EndTime。")
+	}
+	page, err := h.Store.QueryRiskProcessEvents(ctx, c.AccountID, q)
+	if err != nil {
+		return nil, svc.StoreError(err, "Filters", "")
+	}
+	resp := &cwp.DescribeRiskProcessEventsResponse{
+		TotalCount: api.Ptr(page.Total),
+		List:       make([]*cwp.RiskProcessEvent, 0, len(page.Items)),
+	}
+	for _, e := range page.Items {
+		resp.List = append(resp.List, h.riskProcessEvent(c.Language, e))
+	}
+	return resp, nil
+}
+
+func cwpFilters(in []*cwp.Filter) []svc.Filter {
+	out := make([]svc.Filter, 0, len(in))
+	for _, f := range in {
+		if f == nil {
+			continue
+		}
+		out = append(out, svc.Filter{Name: api.Value(f.Name), Values: svc.Strings(f.Values), Exact: api.Value(f.ExactMatch)})
+	}
+	return out
+}
+
+func (h *handlers) riskProcessEvent(lang api.Language, e store.RiskProcessEvent) *cwp.RiskProcessEvent {
+	online := int64(0)
+	if e.Host.Online {
+		online = 1
+	}
+	return &cwp.RiskProcessEvent{
+		EventId:         api.Ptr(e.ID),
+		HostName:        api.Ptr(e.Host.Name),
+		HostIp:          api.Ptr(e.Host.PrivateIP),
+		WanIp:           api.Ptr(e.Host.PublicIP),
+		ProcessId:       api.Ptr(e.PID),
+		FilePath:        api.Ptr(e.ExePath),
+		CmdLine:         api.Ptr(e.CmdLine),
+		StartTime:       api.Ptr(svc.FormatCwp(e.ProcessStartTime, h.Location)),
+		DetectTime:      api.Ptr(svc.FormatCwp(e.DetectTime, h.Location)),
+		VirusName:       api.Ptr(e.VirusName),
+		CheckPlatform:   svc.StringPtrs(e.CheckPlatform),
+		VirusTags:       svc.StringPtrs(e.Threat.Tags),
+		ThreatDesc:      api.Ptr(lang.Pick(e.Threat.Desc.EN, e.Threat.Desc.ZH)),
+		SuggestSolution: api.Ptr(lang.Pick(e.Threat.Solution.EN, e.Threat.Solution.ZH)),
+		ReferenceLink:   api.Ptr(e.Threat.ReferenceLink),
+		HandleStatus:    api.Ptr(int64(e.HandleStatus)),
+		OnlineStatus:    api.Ptr(online),
+		MachineExtraInfo: &cwp.MachineExtraInfo{
+			WanIP:       api.Ptr(e.Host.PublicIP),
+			PrivateIP:   api.Ptr(e.Host.PrivateIP),
+			NetworkType: api.Ptr(int64(e.Host.NetworkType)),
+			NetworkName: api.Ptr(e.Host.NetworkName),
+			InstanceID:  api.Ptr(e.Host.InstanceID),
+			HostName:    api.Ptr(e.Host.Name),
+		},
+		Uuid:                 api.Ptr(e.Host.UUID),
+		FirstDetectionMethod: api.Ptr(uint64(max(e.FirstDetectionMethod, 0))),
+		QUUID:                api.Ptr(e.Host.QUUID),
+		ExeMd5:               api.Ptr(e.ExeMD5),
+	}
+}
