@@ -80,7 +80,9 @@ func TestVerifyTC3(t *testing.T) {
 		now      time.Time
 		wantCode Code // "" = ok
 	}{
-		{"ok", good, func() TC3Authorization { return sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp) }, vecTimestamp, vecNow, ""},
+		{"ok", good, func() TC3Authorization {
+			return sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp)
+		}, vecTimestamp, vecNow, ""},
 		{"ok: x-tc-action signed too", good, func() TC3Authorization {
 			return sign(good, []string{"content-type", "host", "x-tc-action"}, "cwp", vecSecretKey, vecTimestamp)
 		}, vecTimestamp, vecNow, ""},
@@ -90,17 +92,27 @@ func TestVerifyTC3(t *testing.T) {
 			r.Body = []byte("something else entirely")
 			return sign(r, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp)
 		}, vecTimestamp, vecNow, ""},
-		{"ok: 299 s skew", good, func() TC3Authorization { return sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp) }, vecTimestamp, vecNow.Add(299 * time.Second), ""},
-		{"wrong key", good, func() TC3Authorization { return sign(good, []string{"content-type", "host"}, "tcss", "other", vecTimestamp) }, vecTimestamp, vecNow, AuthFailureSignatureFailure},
+		{"ok: 299 s skew", good, func() TC3Authorization {
+			return sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp)
+		}, vecTimestamp, vecNow.Add(299 * time.Second), ""},
+		{"wrong key", good, func() TC3Authorization {
+			return sign(good, []string{"content-type", "host"}, "tcss", "other", vecTimestamp)
+		}, vecTimestamp, vecNow, AuthFailureSignatureFailure},
 		{"body changed", &TC3Request{Method: "POST", Header: good.Header, Body: []byte(`{"Id":"abc124"}`)}, func() TC3Authorization {
 			return sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp)
 		}, vecTimestamp, vecNow, AuthFailureSignatureFailure},
 		{"different host", vecRequest("10.0.0.1:8080", ""), func() TC3Authorization {
 			return sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp)
 		}, vecTimestamp, vecNow, AuthFailureSignatureFailure},
-		{"expired", good, func() TC3Authorization { return sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp) }, vecTimestamp, vecNow.Add(301 * time.Second), AuthFailureSignatureExpire},
-		{"from the future", good, func() TC3Authorization { return sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp) }, vecTimestamp, vecNow.Add(-301 * time.Second), AuthFailureSignatureExpire},
-		{"bad timestamp", good, func() TC3Authorization { return sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp) }, "17953x5491", vecNow, InvalidParameter},
+		{"expired", good, func() TC3Authorization {
+			return sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp)
+		}, vecTimestamp, vecNow.Add(301 * time.Second), AuthFailureSignatureExpire},
+		{"from the future", good, func() TC3Authorization {
+			return sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp)
+		}, vecTimestamp, vecNow.Add(-301 * time.Second), AuthFailureSignatureExpire},
+		{"bad timestamp", good, func() TC3Authorization {
+			return sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp)
+		}, "17953x5491", vecNow, InvalidParameter},
 		{"scope date not the timestamp's", good, func() TC3Authorization {
 			a := sign(good, []string{"content-type", "host"}, "tcss", vecSecretKey, vecTimestamp)
 			a.Date = "2026-11-21"
