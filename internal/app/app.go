@@ -85,12 +85,20 @@ func getenv(environ []string, name string) string {
 // SQLite in cfg.Data otherwise.
 func OpenStore(ctx context.Context, cfg config.Server) (store.Store, error) {
 	if cfg.Database != "" {
-		return postgres.Open(ctx, cfg.Database)
+		st, err := postgres.Open(ctx, cfg.Database)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	}
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, err
 	}
-	return sqlite.Open(ctx, cfg.Data)
+	st, err := sqlite.Open(ctx, cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // OpenBox loads (or on first use creates) the master key.

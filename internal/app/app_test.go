@@ -162,7 +162,7 @@ func BenchmarkProtocolOverhead(b *testing.B) {
 	}
 	defer a.Close()
 	h := a.Handler()
-	body := []byte(`{"Filters":[{"Name":"HostId","Values":["a5b2bbbc-b89c-40b2-a0a9-f24aed7f0000"]},{"Name":"Status","Values":["0"]}],"Limit":10,"Offset":0,"Order":"DESC","By":"StartTime"}`)
+	body := []byte(`{"Filters":[{"Name":"HostId","Values":["a5b2bbbc-b89c-40b2-a0a9-f24aed7f0000"]},{"Name":"Status","Values":["0"]}],"Order":"DESC","By":"StartTime"}`)
 	now := time.Now()
 	req := signedRequest("AKIDbench", "benchkey", "2018-02-28", "ExportRiskProcessEvents", body, now)
 	rec := httptest.NewRecorder()

@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+	"github.com/vigil-sec/vigil/internal/api"
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/store"
 )
@@ -237,40 +239,89 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// sdkDescribeRiskProcessEvents is the request type exactly as the per-product
+// SDK module (…/tencentcloud/cwp/v20180228, not served by this module proxy)
+// generates it: the `name` tags drive how the SDK flattens parameters for the
+// legacy signature and for GET. CommonRequest cannot do that (it sends no
+// action parameters with HmacSHA*), so legacy calls go through this type.
+type sdkDescribeRiskProcessEvents struct {
+	*tchttp.BaseRequest
+	Filters []*sdkFilter `json:"Filters,omitnil,omitempty" name:"Filters"`
+	Limit   *int64       `json:"Limit,omitnil,omitempty" name:"Limit"`
+	Offset  *int64       `json:"Offset,omitnil,omitempty" name:"Offset"`
+	Order   *string      `json:"Order,omitnil,omitempty" name:"Order"`
+	By      *string      `json:"By,omitnil,omitempty" name:"By"`
+}
+
+type sdkFilter struct {
+	Name       *string   `json:"Name,omitnil,omitempty" name:"Name"`
+	Values     []*string `json:"Values,omitnil,omitempty" name:"Values"`
+	ExactMatch *bool     `json:"ExactMatch,omitnil,omitempty" name:"ExactMatch"`
+}
+
+type sdkDescribeRiskProcessEventsResponse struct {
+	*tchttp.BaseResponse
+	Response *struct {
+		TotalCount *int64
+		List       []json.RawMessage
+		RequestId  *string
+	} `json:"Response"`
+}
+
+func sdkRiskEvents(c *common.Client, filters []filter, limit int64) (int64, error) {
+	req := &sdkDescribeRiskProcessEvents{BaseRequest: &tchttp.BaseRequest{}, Limit: &limit}
+	req.Init().WithApiInfo("cwp", "2018-02-28", "DescribeRiskProcessEvents")
+	for _, f := range filters {
+		sf := &sdkFilter{Name: api.Ptr(f.Name)}
+		if f.ExactMatch {
+			sf.ExactMatch = api.Ptr(true)
+		}
+		for _, v := range f.Values {
+			sf.Values = append(sf.Values, api.Ptr(v))
+		}
+		req.Filters = append(req.Filters, sf)
+	}
+	resp := &sdkDescribeRiskProcessEventsResponse{BaseResponse: &tchttp.BaseResponse{}}
+	if err := c.Send(req, resp); err != nil {
+		return 0, err
+	}
+	return *resp.Response.TotalCount, nil
+}
+
 // TestLegacySignature: the official client with HmacSHA1/HmacSHA256 sends a
-// form body with flattened parameters, as the official CLI does.
+// form body (or a query) with flattened parameters, as the official CLI does.
 func TestLegacySignature(t *testing.T) {
 	ts := startServer(t)
 	a := ts.newAccount("default")
 	seed(t, ts.App.Store, a.ID, "legacy", "10.3.3.3")
-	for _, method := range []string{"HmacSHA1", "HmacSHA256"} {
+	filters := []filter{{Name: "VirusName", Values: []string{"nothing", "Xmrig"}}, {Name: "IpOrName", Values: []string{"10.3"}}, {Name: "HostId", Values: []string{"uuid-legacy"}, ExactMatch: true}}
+	for _, method := range []string{"HmacSHA1", "HmacSHA256", "TC3-HMAC-SHA256"} {
 		for _, httpMethod := range []string{"POST", "GET"} {
 			t.Run(method+" "+httpMethod, func(t *testing.T) {
 				c := ts.admin(func(p *profile.ClientProfile) { p.SignMethod = method; p.HttpProfile.ReqMethod = httpMethod })
-				var r struct{ TotalCount int64 }
-				err := cwpCall(c, "DescribeRiskProcessEvents", map[string]any{"Limit": 5,
-					"Filters": []filter{{Name: "VirusName", Values: []string{"nothing", "Xmrig"}}, {Name: "IpOrName", Values: []string{"10.3"}}}}, &r)
+				total, err := sdkRiskEvents(c, filters, 5)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if r.TotalCount != 2 {
-					t.Fatalf("TotalCount %d, want 2", r.TotalCount)
+				if total != 2 {
+					t.Fatalf("TotalCount %d, want 2", total)
 				}
 				bad := ts.client(adminID, "wrong", func(p *profile.ClientProfile) { p.SignMethod = method; p.HttpProfile.ReqMethod = httpMethod })
-				if code := sdkCode(t, cwpCall(bad, "DescribeRiskProcessEvents", map[string]any{}, nil)); code != "AuthFailure.SignatureFailure" {
-					t.Fatalf("wrong key: %s", code)
+				if _, err := sdkRiskEvents(bad, filters, 5); sdkCode(t, err) != "AuthFailure.SignatureFailure" {
+					t.Fatalf("wrong key: %v", err)
+				}
+				// Validation applies to flattened parameters too.
+				if _, err := sdkRiskEvents(c, []filter{{Name: "Colour", Values: []string{"x"}}}, 5); sdkCode(t, err) != "InvalidParameterValue" {
+					t.Fatalf("unknown filter: %v", err)
+				}
+				if _, err := sdkRiskEvents(c, nil, 500); sdkCode(t, err) != "InvalidParameterValue" {
+					t.Fatalf("Limit 500: %v", err)
 				}
 			})
 		}
 	}
-	// TC3 over GET (the Go SDK's ReqMethod GET): parameters in the query.
-	c := ts.admin(func(p *profile.ClientProfile) { p.HttpProfile.ReqMethod = "GET" })
-	var r struct{ TotalCount int64 }
-	if err := cwpCall(c, "DescribeRiskProcessEvents", map[string]any{"Filters": []filter{{Name: "VirusName", Values: []string{"Fscan"}}}}, &r); err != nil || r.TotalCount != 1 {
-		t.Fatalf("TC3 GET: %v %d", err, r.TotalCount)
-	}
 	// Unsigned payload (X-TC-Content-SHA256: UNSIGNED-PAYLOAD).
-	c = ts.admin(func(p *profile.ClientProfile) { p.UnsignedPayload = true })
+	c := ts.admin(func(p *profile.ClientProfile) { p.UnsignedPayload = true })
 	if err := cwpCall(c, "DescribeRiskProcessEvents", map[string]any{}, nil); err != nil {
 		t.Fatalf("unsigned payload: %v", err)
 	}

@@ -33,7 +33,7 @@ func (r Role) Allows(action string) bool {
 // Call is one authenticated API call as a handler sees it.
 type Call struct {
 	RequestID string
-	AccountID string
+	AccountID int64
 	SecretID  string
 	Role      Role
 	Language  api.Language

@@ -14,8 +14,14 @@ type rateLimiter struct {
 	now       func() time.Time
 
 	mu        sync.Mutex
-	buckets   map[string]*bucket
+	buckets   map[limitKey]*bucket
 	lastSweep time.Time
+}
+
+// limitKey is what a limit applies to: one action of one account.
+type limitKey struct {
+	account         int64
+	version, action string
 }
 
 type bucket struct {
@@ -28,10 +34,10 @@ type bucket struct {
 const idleAfter = time.Minute
 
 func newRateLimiter(perSecond float64, now func() time.Time) *rateLimiter {
-	return &rateLimiter{perSecond: perSecond, now: now, buckets: make(map[string]*bucket), lastSweep: now()}
+	return &rateLimiter{perSecond: perSecond, now: now, buckets: make(map[limitKey]*bucket), lastSweep: now()}
 }
 
-func (l *rateLimiter) allow(key string) bool {
+func (l *rateLimiter) allow(key limitKey) bool {
 	if l.perSecond <= 0 {
 		return true
 	}

@@ -33,7 +33,7 @@ const (
 type Key struct {
 	SecretID  string
 	SecretKey string // plaintext, decrypted by the KeyLookup
-	AccountID string
+	AccountID int64
 	Role      Role
 }
 
@@ -92,7 +92,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	level := slog.LevelInfo
 	attrs := []slog.Attr{
 		slog.String("request_id", c.RequestID), slog.String("service", c.Service), slog.String("action", c.Action),
-		slog.String("account", c.AccountID), slog.String("code", code), slog.Duration("latency", elapsed),
+		slog.Int64("account", c.AccountID), slog.String("code", code), slog.Duration("latency", elapsed),
 		slog.String("remote", r.RemoteAddr),
 	}
 	if err != nil {
@@ -225,7 +225,7 @@ func (s *Server) serveCall(r *http.Request, c *Call) (resp Response, err error) 
 			fmt.Sprintf("The key %s (role %s) may not call %s.", key.SecretID, key.Role, action),
 			fmt.Sprintf("密钥 %s（角色 %s）无权调用 %s。", key.SecretID, key.Role, action))
 	}
-	if !s.limiter.allow(c.AccountID + "\x00" + ver + "\x00" + action) {
+	if !s.limiter.allow(limitKey{c.AccountID, ver, action}) {
 		return nil, api.NewError(api.RequestLimitExceeded,
 			fmt.Sprintf("The rate limit of %s (%g requests/s per account) was exceeded.", action, s.opts.rateLimit),
 			fmt.Sprintf("接口 %s 请求频率超过限制（每账号 %g 次/秒）。", action, s.opts.rateLimit))
