@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-sec/vigil/internal/app"
 	"github.com/vigil-sec/vigil/internal/config"
 	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/internal/testutil/pgtest"
 )
 
 const (
@@ -40,6 +41,16 @@ type testServer struct {
 type serverOption func(*config.Server)
 
 func withRateLimit(r float64) serverOption { return func(c *config.Server) { c.RateLimit = r } }
+
+// backends runs f against a server on SQLite and, when VIGIL_TEST_POSTGRES is
+// set, on a fresh PostgreSQL database.
+func backends(t *testing.T, f func(t *testing.T, opts ...serverOption)) {
+	t.Run("sqlite", func(t *testing.T) { f(t) })
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.FreshDatabase(t)
+		f(t, func(c *config.Server) { c.Database = url })
+	})
+}
 
 // startServer runs the same app.Open + Serve as `vigil server`, on 127.0.0.1:0.
 func startServer(t *testing.T, opts ...serverOption) *testServer {

@@ -8,8 +8,10 @@ import (
 )
 
 // TestTenantIsolation: each account sees only its own data, whatever it asks.
-func TestTenantIsolation(t *testing.T) {
-	ts := startServer(t)
+func TestTenantIsolation(t *testing.T) { backends(t, testTenantIsolation) }
+
+func testTenantIsolation(t *testing.T, opts ...serverOption) {
+	ts := startServer(t, opts...)
 	a, b := ts.newAccount("default"), ts.newAccount("tenant-b")
 	fa := seed(t, ts.App.Store, a.ID, "alpha", "10.1.1.1")
 	fb := seed(t, ts.App.Store, b.ID, "beta", "10.2.2.2")

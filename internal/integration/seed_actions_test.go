@@ -19,8 +19,10 @@ type filter struct {
 	ExactMatch bool `json:",omitempty"`
 }
 
-func TestDescribeRiskProcessEvents(t *testing.T) {
-	ts := startServer(t)
+func TestDescribeRiskProcessEvents(t *testing.T) { backends(t, testDescribeRiskProcessEvents) }
+
+func testDescribeRiskProcessEvents(t *testing.T, opts ...serverOption) {
+	ts := startServer(t, opts...)
 	a := ts.newAccount("default")
 	f := seed(t, ts.App.Store, a.ID, "web-01", "10.0.0.248")
 	c := ts.admin()
@@ -107,8 +109,10 @@ func TestDescribeRiskProcessEvents(t *testing.T) {
 	}
 }
 
-func TestDescribeVirusDetail(t *testing.T) {
-	ts := startServer(t)
+func TestDescribeVirusDetail(t *testing.T) { backends(t, testDescribeVirusDetail) }
+
+func testDescribeVirusDetail(t *testing.T, opts ...serverOption) {
+	ts := startServer(t, opts...)
 	a := ts.newAccount("default")
 	f := seed(t, ts.App.Store, a.ID, "node-1", "10.0.0.1")
 	var r tcss.DescribeVirusDetailResponse
@@ -143,7 +147,11 @@ func TestDescribeVirusDetail(t *testing.T) {
 }
 
 func TestDescribeAssetImageRegistryVirusList(t *testing.T) {
-	ts := startServer(t)
+	backends(t, testDescribeAssetImageRegistryVirusList)
+}
+
+func testDescribeAssetImageRegistryVirusList(t *testing.T, opts ...serverOption) {
+	ts := startServer(t, opts...)
 	a := ts.newAccount("default")
 	f := seed(t, ts.App.Store, a.ID, "r1", "10.0.0.1")
 	c := ts.admin()
