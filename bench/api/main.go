@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -84,35 +85,47 @@ func main() {
 	// Latency: three-filter queries, page of 100, both orderings.
 	rng := rand.New(rand.NewPCG(1, 2))
 	var httpLat, storeLat []time.Duration
+	shapeHTTP, shapeStore := map[string][]time.Duration{}, map[string][]time.Duration{}
 	for i := 0; i < *queries; i++ {
-		body, q := query(rng, acct.ID)
+		shape, body, q := query(rng, acct.ID)
 		t := time.Now()
 		if _, err := a.Store.QueryRiskProcessEvents(ctx, acct.ID, q); err != nil {
 			log.Fatal(err)
 		}
-		storeLat = append(storeLat, time.Since(t))
+		d := time.Since(t)
+		storeLat, shapeStore[shape] = append(storeLat, d), append(shapeStore[shape], d)
 		t = time.Now()
 		resp := post(client, url, "DescribeRiskProcessEvents", "2018-02-28", body)
-		httpLat = append(httpLat, time.Since(t))
+		d = time.Since(t)
+		httpLat, shapeHTTP[shape] = append(httpLat, d), append(shapeHTTP[shape], d)
 		if i == 0 {
 			fmt.Printf("sample response: %.200s…\n", resp)
 		}
 	}
 	fmt.Printf("DescribeRiskProcessEvents, 3 filters, Limit 100 (%d calls):\n", *queries)
-	fmt.Printf("  signed HTTP  p50 %v  p90 %v  p99 %v  max %v\n", pct(httpLat, 50), pct(httpLat, 90), pct(httpLat, 99), pct(httpLat, 100))
-	fmt.Printf("  raw store    p50 %v  p90 %v  p99 %v  max %v\n", pct(storeLat, 50), pct(storeLat, 90), pct(storeLat, 99), pct(storeLat, 100))
+	fmt.Printf("  all shapes, signed HTTP  p50 %v  p90 %v  p99 %v  max %v\n", pct(httpLat, 50), pct(httpLat, 90), pct(httpLat, 99), pct(httpLat, 100))
+	fmt.Printf("  all shapes, raw store    p50 %v  p90 %v  p99 %v  max %v\n", pct(storeLat, 50), pct(storeLat, 90), pct(storeLat, 99), pct(storeLat, 100))
+	for _, shape := range slices.Sorted(maps.Keys(shapeHTTP)) {
+		h, s := shapeHTTP[shape], shapeStore[shape]
+		fmt.Printf("  %-40s HTTP p50 %v p99 %v | store p50 %v p99 %v (%d calls)\n", shape, pct(h, 50), pct(h, 99), pct(s, 50), pct(s, 99), len(h))
+	}
 
-	// Throughput of a simple Describe (one event by HostId filter, Limit 1).
+	// Throughput of a simple Describe: DescribeVirusDetail of one event by Id.
 	var n, errs atomic.Int64
 	end := time.Now().Add(*duration)
 	var wg sync.WaitGroup
-	simple := []byte(`{"Limit":1,"Filters":[{"Name":"HostId","Values":["bench-host-7"],"ExactMatch":true}]}`)
+	ids, err := a.Store.InsertVirusEvents(ctx, acct.ID, []store.VirusEvent{{HostUUID: "bench-host-1", ContainerID: "bench", FilePath: "/tmp/x",
+		FileMD5: "0123456789abcdef0123456789abcdef", VirusName: virusName(1), RiskLevel: "RISK_HIGH", ModifyTime: time.Now()}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	simple := []byte(fmt.Sprintf(`{"Id":"%d"}`, ids[0]))
 	for w := 0; w < *workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(end) {
-				if bytes.Contains(post(client, url, "DescribeRiskProcessEvents", "2018-02-28", simple), []byte(`"Error"`)) {
+				if bytes.Contains(post(client, url, "DescribeVirusDetail", "2020-11-01", simple), []byte(`"Error"`)) {
 					errs.Add(1)
 				}
 				n.Add(1)
@@ -120,7 +133,7 @@ func main() {
 		}()
 	}
 	wg.Wait()
-	fmt.Printf("simple Describe throughput: %.0f requests/s (%d calls, %d errors, %d clients, %v)\n",
+	fmt.Printf("DescribeVirusDetail throughput: %.0f requests/s (%d calls, %d errors, %d clients, %v)\n",
 		float64(n.Load())/duration.Seconds(), n.Load(), errs.Load(), *workers, *duration)
 }
 
@@ -159,7 +172,7 @@ var t0 = time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
 func virusName(i int) string { return fmt.Sprintf("Linux.Bench.Family%02d", i) }
 
 // query returns one of three three-filter query shapes, as JSON and as the store query.
-func query(rng *rand.Rand, account int64) ([]byte, store.RiskProcessEventQuery) {
+func query(rng *rand.Rand, account int64) (string, []byte, store.RiskProcessEventQuery) {
 	begin := t0.Add(time.Duration(rng.IntN(80*24)) * time.Hour)
 	endT := begin.Add(7 * 24 * time.Hour)
 	order := []string{"StartTime", "DetectTime"}[rng.IntN(2)]
@@ -174,20 +187,24 @@ func query(rng *rand.Rand, account int64) ([]byte, store.RiskProcessEventQuery) 
 		ExactMatch bool `json:",omitempty"`
 	}
 	var fs []f
+	var shape string
 	timeFilters := []f{{Name: "BeginTime", Values: []string{begin.Format(time.DateTime)}}, {Name: "EndTime", Values: []string{endT.Format(time.DateTime)}}}
 	switch rng.IntN(3) {
 	case 0: // IpOrName substring + VirusName + time range
+		shape = "IpOrName+VirusName+time range"
 		ip := fmt.Sprintf("10.0.%d.", rng.IntN(hosts/50))
 		v := virusName(rng.IntN(viruses))
 		fs = append([]f{{Name: "IpOrName", Values: []string{ip}}, {Name: "VirusName", Values: []string{v}, ExactMatch: true}}, timeFilters...)
 		q.IPOrName = store.TextFilter{Values: []string{ip}}
 		q.VirusNames = store.TextFilter{Values: []string{v}, Exact: true}
 	case 1: // HostId + Status + time range
+		shape = "HostId+Status+time range"
 		h := fmt.Sprintf("bench-host-%d", rng.IntN(hosts))
 		fs = append([]f{{Name: "HostId", Values: []string{h}, ExactMatch: true}, {Name: "Status", Values: []string{"0"}}}, timeFilters...)
 		q.HostIDs = store.TextFilter{Values: []string{h}, Exact: true}
 		q.HandleStatuses = []store.HandleStatus{store.HandlePending}
 	default: // VirusName + FilePath substring + Status
+		shape = "VirusName+FilePath substring+Status"
 		v := virusName(rng.IntN(viruses))
 		fs = []f{{Name: "VirusName", Values: []string{v}, ExactMatch: true}, {Name: "FilePath", Values: []string{"/tmp/"}}, {Name: "Status", Values: []string{"2"}}}
 		q.VirusNames = store.TextFilter{Values: []string{v}, Exact: true}
@@ -200,7 +217,7 @@ func query(rng *rand.Rand, account int64) ([]byte, store.RiskProcessEventQuery) 
 		o = "ASC"
 	}
 	body, _ := json.Marshal(map[string]any{"Filters": fs, "Limit": 100, "Order": o, "By": order})
-	return body, q
+	return shape + " by " + order, body, q
 }
 
 func seed(ctx context.Context, st store.Store, account int64, n int) error {
