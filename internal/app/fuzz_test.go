@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +47,109 @@ const (
 	flagWrongKey        = 1 << 5 // sign with another secret: must never succeed
 )
 
+// fuzzSeed is one seed-corpus request and the error code it must get ("" for
+// success; wantPastAuth for any answer from validation or the handler).
+type fuzzSeed struct {
+	mode                             uint8
+	method, path, ctype, action, ver string
+	lang, auth                       string
+	body                             string
+	want                             string
+}
+
+const wantPastAuth = "(authenticated and routed)"
+
+// fuzzServer is a real App over SQLite with the default account's data in it,
+// answering for fuzzNow; logs holds its error log.
+type fuzzServer struct {
+	h     http.Handler
+	logs  *lockedBuffer
+	seeds []fuzzSeed
+}
+
+func newFuzzServer(tb testing.TB) *fuzzServer {
+	tb.Helper()
+	logs := &lockedBuffer{}
+	a, err := Open(context.Background(), testConfig(tb),
+		WithEnviron([]string{EnvAdminSecretID + "=" + fuzzSecretID, EnvAdminSecretKey + "=" + fuzzSecretKey}),
+		WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelError}))),
+		WithClock(func() time.Time { return fuzzNow }))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { a.Close() })
+	ids := seedFuzzStore(tb, a.Store)
+
+	const cwpV, tcssV = "2018-02-28", "2020-11-01"
+	const ctJSON, ctForm = "application/json", "application/x-www-form-urlencoded"
+	riskBody := `{"Filters":[{"Name":"VirusName","Values":["Fscan"]},{"Name":"BeginTime","Values":["2026-11-01 00:00:00"]}],"Limit":10,"Offset":0,"Order":"DESC","By":"DetectTime"}`
+	virusBody := fmt.Sprintf(`{"Id":"%d"}`, ids.virusEvent)
+	imageBody := fmt.Sprintf(`{"Id":%d,"Filters":[{"Name":"RiskLevel","Values":["3"]}],"Limit":10,"Offset":0}`, ids.image)
+	imageInfoBody := `{"ImageInfo":{"InstanceName":"reg-fuzz","Namespace":"library","ImageName":"web","ImageTag":"1.0","Force":"false"}}`
+	badSig := "TC3-HMAC-SHA256 Credential=" + fuzzSecretID + "/2026-11-22/cwp/tc3_request, SignedHeaders=content-type;host, Signature=" + strings.Repeat("0a", 32)
+	seeds := []fuzzSeed{
+		{authTC3, "POST", "/", ctJSON, "DescribeRiskProcessEvents", cwpV, "en-US", "", riskBody, ""},
+		{authTC3 | flagNodeStyle, "POST", "/", ctJSON, "DescribeRiskProcessEvents", cwpV, "zh-CN", "", `{"Filters":[{"Name":"IpOrName","Values":["fuzz"],"ExactMatch":false}]}`, ""},
+		{authTC3 | flagUnsignedPayload, "POST", "/", ctJSON, "DescribeVirusDetail", tcssV, "en-US", "", virusBody, ""},
+		{authTC3, "POST", "/", "application/json; charset=utf-8", "DescribeVirusDetail", tcssV, "", "", `{"Id":"999999"}`, string(api.ResourceNotFound)},
+		{authTC3, "POST", "/", ctJSON, "DescribeAssetImageRegistryVirusList", tcssV, "en-US", "", imageBody, ""},
+		{authTC3 | flagNodeStyle, "POST", "/", ctJSON, "DescribeAssetImageRegistryVirusList", tcssV, "", "", imageInfoBody, ""},
+		{authTC3, "GET", "/", ctForm, "DescribeVirusDetail", tcssV, "en-US", "", fmt.Sprintf("Id=%d", ids.virusEvent), ""},
+		{authTC3, "POST", "/", ctForm, "DescribeRiskProcessEvents", cwpV, "", "", "Filters.0.Name=HostId&Filters.0.Values.0=uuid-fuzz&Limit=5", ""},
+		{authTC3 | flagWrongKey, "POST", "/", ctJSON, "DescribeRiskProcessEvents", cwpV, "", "", `{}`, string(api.AuthFailureSignatureFailure)},
+		{authTC3, "POST", "/some/path?x=1", ctJSON, "DescribeRiskProcessEvents", cwpV, "", "", `{"Limit":0}`, string(api.InvalidParameterValue)},
+		{authLegacy, "POST", "/", ctForm, "DescribeRiskProcessEvents", cwpV, "en-US", "", "Filters.0.Name=VirusName&Filters.0.Values.0=Xmrig&Filters.0.ExactMatch=false&Limit=5&Offset=0", ""},
+		{authLegacy | flagNodeStyle, "GET", "/", "", "DescribeVirusDetail", tcssV, "zh-CN", "", fmt.Sprintf("Id=%d", ids.virusEvent), ""},
+		{authLegacy, "POST", "/", ctForm, "DescribeAssetImageRegistryVirusList", tcssV, "", "",
+			"ImageInfo.InstanceName=reg-fuzz&ImageInfo.Namespace=library&ImageInfo.ImageName=web&ImageInfo.ImageTag=1.0&ImageInfo.Force=False&Filters.0.Name=Level&Filters.0.Values.0=RISK_CRITICAL", ""},
+		{authLegacy | flagWrongKey, "POST", "/", ctForm, "DescribeVirusDetail", tcssV, "", "", "Id=1", string(api.AuthFailureSignatureFailure)},
+		{authNone, "POST", "/", ctForm, "", "", "", "",
+			"Action=DescribeRiskProcessEvents&Version=2018-02-28&SecretId=" + fuzzSecretID + "&Timestamp=1795320000&Nonce=1&Signature=AAAA", string(api.AuthFailureSignatureFailure)},
+		{authNone, "POST", "/", ctJSON, "DescribeRiskProcessEvents", cwpV, "", "", `{}`, string(api.AuthFailureInvalidAuthorization)},
+		{authRaw, "POST", "/", ctJSON, "DescribeRiskProcessEvents", cwpV, "", badSig, `{}`, string(api.InvalidParameter)}, // no X-TC-Timestamp
+		{authRaw, "POST", "/", ctJSON, "DescribeRiskProcessEvents", cwpV, "", "TC3-HMAC-SHA256 Credential=a/b/c", `{}`, string(api.AuthFailureInvalidAuthorization)},
+		{authNone, "PUT", "/", "", "", "", "", "", "", string(api.UnsupportedProtocol)},
+		{authNone, "GET", "/healthz", "", "", "", "", "", "", ""},
+	}
+	// Every action of both services with an empty body, so the fuzzer starts
+	// next to every registered handler, implemented or not.
+	for _, sch := range []*spec.Schema{cwp.Schema(), tcss.Schema()} {
+		for _, name := range sch.ActionNames() {
+			seeds = append(seeds, fuzzSeed{authTC3, "POST", "/", ctJSON, name, sch.Version(), "en-US", "", `{}`, wantPastAuth})
+		}
+	}
+	return &fuzzServer{h: a.Handler(), logs: logs, seeds: seeds}
+}
+
+// serve sends one fuzzed request and checks the protocol's promises. It
+// returns the error code ("" on success); ok is false when the input is not a
+// request net/http would hand to a handler, or is not an API call.
+func (s *fuzzServer) serve(t *testing.T, mode uint8, method, path, ctype, action, ver, lang, auth string, body []byte) (code string, ok bool) {
+	s.logs.Reset()
+	r, ok := fuzzRequest(mode, method, path, ctype, action, ver, lang, auth, body)
+	if !ok {
+		return "", false // net/http itself would refuse it with 400 before any handler runs
+	}
+	rec := httptest.NewRecorder()
+	s.h.ServeHTTP(rec, r) // a panic here fails the fuzz run by itself
+	if isOperational(r) {
+		return "", false // not the API
+	}
+	kind := mode % authKinds
+	signed := (kind == authTC3 || kind == authLegacy) && mode&flagWrongKey == 0
+	code = checkEnvelope(t, rec)
+	if code == "" && !signed {
+		t.Fatalf("a request not signed with the key succeeded (mode %#x): %s", mode, rec.Body)
+	}
+	if code == string(api.InternalError) || strings.HasPrefix(code, string(api.InternalError)+".") {
+		t.Fatalf("InternalError (mode %#x, %s %q, action %q %q):\n%s\nserver log:\n%s", mode, r.Method, path, action, ver, rec.Body, s.logs.String())
+	}
+	if signed && strings.HasPrefix(code, "AuthFailure.") {
+		t.Fatalf("a correctly signed request was refused with %s (mode %#x): %s", code, mode, rec.Body)
+	}
+	return code, true
+}
+
 // FuzzServeHTTP sends arbitrary requests through the whole HTTP surface of a
 // real App (SQLite store with data in it) and checks the protocol's promises:
 // no panic, every API answer is HTTP 200 with Content-Type application/json
@@ -55,88 +159,36 @@ const (
 // The signing modes let the fuzzer past authentication into validation and the
 // handlers, with JSON bodies and legacy form bodies.
 func FuzzServeHTTP(f *testing.F) {
-	var logs lockedBuffer
-	cfg := testConfig(f)
-	a, err := Open(context.Background(), cfg,
-		WithEnviron([]string{EnvAdminSecretID + "=" + fuzzSecretID, EnvAdminSecretKey + "=" + fuzzSecretKey}),
-		WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))),
-		WithClock(func() time.Time { return fuzzNow }))
-	if err != nil {
-		f.Fatal(err)
+	s := newFuzzServer(f)
+	for _, sd := range s.seeds {
+		f.Add(sd.mode, sd.method, sd.path, sd.ctype, sd.action, sd.ver, sd.lang, sd.auth, []byte(sd.body))
 	}
-	f.Cleanup(func() { a.Close() })
-	ids := seedFuzzStore(f, a.Store)
-	h := a.Handler()
-
-	type seed struct {
-		mode                             uint8
-		method, path, ctype, action, ver string
-		lang, auth                       string
-		body                             string
-	}
-	const cwpV, tcssV = "2018-02-28", "2020-11-01"
-	riskBody := `{"Filters":[{"Name":"VirusName","Values":["Fscan"]},{"Name":"BeginTime","Values":["2026-11-01 00:00:00"]}],"Limit":10,"Offset":0,"Order":"DESC","By":"DetectTime"}`
-	virusBody := fmt.Sprintf(`{"Id":"%d"}`, ids.virusEvent)
-	imageBody := fmt.Sprintf(`{"Id":%d,"Filters":[{"Name":"RiskLevel","Values":["3"]}],"Limit":10,"Offset":0}`, ids.image)
-	imageInfoBody := `{"ImageInfo":{"InstanceName":"reg-fuzz","Namespace":"library","ImageName":"web","ImageTag":"1.0","Force":"false"}}`
-	seeds := []seed{
-		{authTC3, "POST", "/", "application/json", "DescribeRiskProcessEvents", cwpV, "en-US", "", riskBody},
-		{authTC3 | flagNodeStyle, "POST", "/", "application/json", "DescribeRiskProcessEvents", cwpV, "zh-CN", "", `{"Filters":[{"Name":"IpOrName","Values":["fuzz"],"ExactMatch":false}]}`},
-		{authTC3 | flagUnsignedPayload, "POST", "/", "application/json", "DescribeVirusDetail", tcssV, "en-US", "", virusBody},
-		{authTC3, "POST", "/", "application/json; charset=utf-8", "DescribeVirusDetail", tcssV, "", "", `{"Id":"999999"}`},
-		{authTC3, "POST", "/", "application/json", "DescribeAssetImageRegistryVirusList", tcssV, "en-US", "", imageBody},
-		{authTC3 | flagNodeStyle, "POST", "/", "application/json", "DescribeAssetImageRegistryVirusList", tcssV, "", "", imageInfoBody},
-		{authTC3, "GET", "/", "application/x-www-form-urlencoded", "DescribeVirusDetail", tcssV, "en-US", "", fmt.Sprintf("Id=%d", ids.virusEvent)},
-		{authTC3, "POST", "/", "application/x-www-form-urlencoded", "DescribeRiskProcessEvents", cwpV, "", "", "Filters.0.Name=HostId&Filters.0.Values.0=uuid-fuzz&Limit=5"},
-		{authTC3 | flagWrongKey, "POST", "/", "application/json", "DescribeRiskProcessEvents", cwpV, "", "", `{}`},
-		{authLegacy, "POST", "/", "application/x-www-form-urlencoded", "DescribeRiskProcessEvents", cwpV, "en-US", "", "Filters.0.Name=VirusName&Filters.0.Values.0=Xmrig&Filters.0.ExactMatch=true&Limit=5&Offset=0"},
-		{authLegacy | flagNodeStyle, "GET", "/", "", "DescribeVirusDetail", tcssV, "zh-CN", "", fmt.Sprintf("Id=%d", ids.virusEvent)},
-		{authLegacy, "POST", "/", "application/x-www-form-urlencoded", "DescribeAssetImageRegistryVirusList", tcssV, "", "",
-			"ImageInfo.InstanceName=reg-fuzz&ImageInfo.Namespace=library&ImageInfo.ImageName=web&ImageInfo.ImageTag=1.0&ImageInfo.Force=False&Filters.0.Name=Level&Filters.0.Values.0=RISK_CRITICAL"},
-		{authNone, "POST", "/", "application/x-www-form-urlencoded", "", "", "", "",
-			"Action=DescribeRiskProcessEvents&Version=2018-02-28&SecretId=" + fuzzSecretID + "&Timestamp=1795320000&Nonce=1&Signature=AAAA"},
-		{authNone, "POST", "/", "application/json", "DescribeRiskProcessEvents", cwpV, "", "", `{}`},
-		{authRaw, "POST", "/", "application/json", "DescribeRiskProcessEvents", cwpV, "", "TC3-HMAC-SHA256 Credential=" + fuzzSecretID + "/2026-11-22/cwp/tc3_request, SignedHeaders=content-type;host, Signature=" + strings.Repeat("0a", 32), `{}`},
-		{authRaw, "POST", "/", "application/json", "DescribeRiskProcessEvents", cwpV, "", "TC3-HMAC-SHA256 Credential=a/b/c", `{}`},
-		{authNone, "PUT", "/", "", "", "", "", "", ""},
-		{authNone, "GET", "/healthz", "", "", "", "", "", ""},
-		{authTC3, "POST", "/some/path?x=1", "application/json", "DescribeRiskProcessEvents", cwpV, "", "", `{"Limit":0}`},
-	}
-	// Every action of both services with an empty body, so the fuzzer starts
-	// next to every registered handler, implemented or not.
-	for _, sch := range []*spec.Schema{cwp.Schema(), tcss.Schema()} {
-		for _, name := range sch.ActionNames() {
-			seeds = append(seeds, seed{authTC3, "POST", "/", "application/json", name, sch.Version(), "en-US", "", `{}`})
-		}
-	}
-	for _, s := range seeds {
-		f.Add(s.mode, s.method, s.path, s.ctype, s.action, s.ver, s.lang, s.auth, []byte(s.body))
-	}
-
 	f.Fuzz(func(t *testing.T, mode uint8, method, path, ctype, action, ver, lang, auth string, body []byte) {
-		logs.Reset()
-		r, ok := fuzzRequest(mode, method, path, ctype, action, ver, lang, auth, body)
-		if !ok {
-			return // net/http itself would refuse it with 400 before any handler runs
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r) // a panic here fails the fuzz run by itself
-		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && (r.URL.Path == "/healthz" || r.URL.Path == "/metrics") {
-			return // operational endpoints, not the API
-		}
-		kind := mode % authKinds
-		signed := (kind == authTC3 || kind == authLegacy) && mode&flagWrongKey == 0
-		code := checkEnvelope(t, rec)
-		if code == "" && !signed {
-			t.Fatalf("a request not signed with the key succeeded (mode %#x): %s", mode, rec.Body)
-		}
-		if code == string(api.InternalError) || strings.HasPrefix(code, string(api.InternalError)+".") {
-			t.Fatalf("InternalError (mode %#x, %s %q, action %q %q):\n%s\nserver log:\n%s", mode, r.Method, path, action, ver, rec.Body, logs.String())
-		}
-		if signed && strings.HasPrefix(code, "AuthFailure.") {
-			t.Fatalf("a correctly signed request was refused with %s (mode %#x): %s", code, mode, rec.Body)
-		}
+		s.serve(t, mode, method, path, ctype, action, ver, lang, auth, body)
 	})
+}
+
+// TestFuzzSeeds pins what each seed gets, so the signing modes demonstrably
+// take the fuzzer past authentication to the handlers.
+func TestFuzzSeeds(t *testing.T) {
+	s := newFuzzServer(t)
+	for _, sd := range s.seeds {
+		t.Run(fmt.Sprintf("%#x %s %s %s", sd.mode, sd.method, sd.path, sd.action), func(t *testing.T) {
+			code, ok := s.serve(t, sd.mode, sd.method, sd.path, sd.ctype, sd.action, sd.ver, sd.lang, sd.auth, []byte(sd.body))
+			switch {
+			case !ok:
+				if sd.path != "/healthz" {
+					t.Fatal("seed is not an API request")
+				}
+			case sd.want == wantPastAuth:
+				if strings.HasPrefix(code, "AuthFailure.") || code == string(api.InvalidAction) || code == string(api.NoSuchVersion) {
+					t.Fatalf("code %s, want an answer from validation or the handler", code)
+				}
+			case code != sd.want:
+				t.Fatalf("code %q, want %q", code, sd.want)
+			}
+		})
+	}
 }
 
 // fuzzRequest builds the request; ok is false for what net/http's server
@@ -269,6 +321,19 @@ func checkEnvelope(t *testing.T, rec *httptest.ResponseRecorder) string {
 		t.Fatalf("error code %q is not in the protocol's table: %s", code, rec.Body)
 	}
 	return *resp.Error.Code
+}
+
+// isOperational reports whether r is for /healthz or /metrics, directly or
+// through http.ServeMux's redirect from a non-canonical spelling of them.
+func isOperational(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	p := path.Clean(r.URL.Path)
+	if strings.HasSuffix(r.URL.Path, "/") && p != "/" {
+		p += "/" // ServeMux keeps a trailing slash when it cleans a path
+	}
+	return p == "/healthz" || p == "/metrics"
 }
 
 // isToken reports whether s is an HTTP method token (RFC 9110 tchar).

@@ -185,6 +185,16 @@ func TestRawProtocolErrors(t *testing.T) {
 			}
 		})
 	}
+	// Non-canonical paths get the envelope, not a redirect (the Node SDK posts to
+	// "//" when its endpoint ends in "/"), and client strings never reach metric labels.
+	for _, path := range []string{"//", "/.", "/a/../"} {
+		if code, _ := rawCall(t, "POST", "http://"+ts.Addr+path, hdr(), []byte("{}")); code != "AuthFailure.InvalidAuthorization" {
+			t.Fatalf("POST %s: %s", path, code)
+		}
+	}
+	if code, _ := rawCall(t, "POST", url, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, []byte("Action=%FA&SecretId=x&Signature=x")); code != "MissingParameter" {
+		t.Fatalf("invalid UTF-8 action: %s", code)
+	}
 	// GET over 32 KB of query.
 	code, _ := rawCall(t, "GET", url+"?Signature=x&Pad="+strings.Repeat("a", 33<<10), nil, nil)
 	if code != "RequestSizeLimitExceeded" {

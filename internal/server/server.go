@@ -84,9 +84,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 
 	elapsed := s.opts.now().Sub(start)
-	action := c.Action
-	if action == "" || code == string(api.InvalidAction) || code == string(api.NoSuchVersion) {
-		action = "-" // never let arbitrary client strings become metric labels
+	action := "-" // only a routed call's action is one of ours: client strings never become labels
+	if c.Service != "" {
+		action = c.Action
 	}
 	s.metrics.observe(action, code, elapsed)
 	level := slog.LevelInfo
@@ -306,8 +306,8 @@ func isJSON(r *http.Request) bool {
 // Handler returns the full HTTP handler: the API on every path but the
 // operational endpoints (/healthz, /metrics) and extra routes given.
 func (s *Server) Handler(extra map[string]http.Handler) http.Handler {
-	m := http.NewServeMux()
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	ops := http.NewServeMux()
+	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if s.opts.health != nil {
 			if err := s.opts.health(r.Context()); err != nil {
 				http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
@@ -317,10 +317,17 @@ func (s *Server) Handler(extra map[string]http.Handler) http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
 	})
-	m.Handle("GET /metrics", s.metrics.handler())
+	ops.Handle("GET /metrics", s.metrics.handler())
 	for pattern, h := range extra {
-		m.Handle(pattern, h)
+		ops.Handle(pattern, h)
 	}
-	m.Handle("/", s)
-	return m
+	// The API answers on every other path, as is: under ServeMux's "/" a
+	// non-canonical path ("//", "/.") would get a 307 instead of the envelope.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := ops.Handler(r); pattern != "" {
+			ops.ServeHTTP(w, r)
+			return
+		}
+		s.ServeHTTP(w, r)
+	})
 }
