@@ -1,0 +1,1 @@
+<?php echo 'Hi ' . htmlspecialchars($_GET['n'] ?? 'you'); ?>

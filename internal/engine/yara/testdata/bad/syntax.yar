@@ -1,0 +1,7 @@
+rule Broken
+{
+    strings:
+        $a = "x"
+    condition:
+        $a and and
+}

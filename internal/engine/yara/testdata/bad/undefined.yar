@@ -1,0 +1,5 @@
+rule Undefined_Identifier
+{
+    condition:
+        no_such_identifier > 3
+}

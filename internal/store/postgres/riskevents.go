@@ -1,0 +1,288 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/internal/store/internal/cols"
+	"github.com/vigil-sec/vigil/internal/store/internal/prep"
+)
+
+var riskInsertCols = append([]string{"account_id", "host_id", "threat_id"}, fieldNames(cols.RiskProcessEvent)...)
+
+const riskConflict = ` ON CONFLICT (account_id, host_id, pid, process_start_time, rule_name) DO UPDATE SET
+	detect_time = GREATEST(risk_process_events.detect_time, excluded.detect_time),
+	first_detect_time = LEAST(risk_process_events.first_detect_time, excluded.first_detect_time)`
+
+var (
+	stageRiskSQL = "CREATE TEMP TABLE rpe_stage ON COMMIT DROP AS SELECT " + strings.Join(riskInsertCols, ", ") +
+		" FROM risk_process_events WITH NO DATA"
+	mergeRiskSQL = "INSERT INTO risk_process_events (" + strings.Join(riskInsertCols, ", ") + ") SELECT " +
+		strings.Join(riskInsertCols, ", ") + " FROM rpe_stage" + riskConflict + riskReturning
+)
+
+// riskReturning gives each written row's id with its key, which maps it back
+// to the batch (RETURNING cannot name the source row).
+const riskReturning = " RETURNING id, host_id, pid, process_start_time, rule_name"
+
+// riskKey is the dedup key as the database sees it.
+type riskKey struct {
+	host, pid, start int64
+	rule             string
+}
+
+func (s *Store) InsertRiskProcessEvents(ctx context.Context, accountID int64, events []store.RiskProcessEvent) ([]int64, error) {
+	distinct, index, err := prep.RiskProcessEvents(events)
+	if err != nil {
+		return nil, err
+	}
+	if len(distinct) == 0 {
+		return []int64{}, nil
+	}
+	ids := make([]int64, len(distinct))
+	err = s.write(ctx, func(tx pgx.Tx) error {
+		hosts, err := hostIDs(ctx, tx, accountID, prep.Names(distinct, func(e store.RiskProcessEvent) string { return e.HostUUID }))
+		if err != nil {
+			return err
+		}
+		threats, err := s.threatIDs(ctx, tx, prep.Names(distinct, func(e store.RiskProcessEvent) string { return e.VirusName }))
+		if err != nil {
+			return err
+		}
+		keys := make([]riskKey, len(distinct))
+		rows := make([][]any, len(distinct))
+		for i := range distinct {
+			e := &distinct[i]
+			keys[i] = riskKey{hosts[e.HostUUID], e.PID, e.ProcessStartTime.UnixMicro(), e.RuleName}
+			rows[i] = append([]any{accountID, hosts[e.HostUUID], threats[e.VirusName]}, cols.Values(cols.RiskProcessEvent, codec, e)...)
+		}
+		// Writing rows in key order keeps concurrent batches from deadlocking.
+		order := make([]int, len(distinct))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int {
+			ka, kb := keys[a], keys[b]
+			return cmp.Or(cmp.Compare(ka.host, kb.host), cmp.Compare(ka.pid, kb.pid), cmp.Compare(ka.start, kb.start), cmp.Compare(ka.rule, kb.rule))
+		})
+		// One statement either way, so the counts trigger runs once per batch.
+		if len(distinct) < s.copyThreshold {
+			return insertRiskValues(ctx, tx, rows, keys, order, ids)
+		}
+		return insertRiskCopy(ctx, tx, rows, keys, order, ids)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(events))
+	for i, j := range index {
+		out[i] = ids[j]
+	}
+	return out, nil
+}
+
+// insertPipelined runs query once per row (in the given order) in one
+// round trip, scanning each returned id into ids.
+func insertPipelined(ctx context.Context, tx pgx.Tx, query string, rows [][]any, order []int, ids []int64) error {
+	b := &pgx.Batch{}
+	for _, i := range order {
+		b.Queue(query, rows[i]...).QueryRow(func(r pgx.Row) error { return r.Scan(&ids[i]) })
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("postgres: inserting: %w", err)
+	}
+	return nil
+}
+
+// insertRiskValues writes a small batch with one multi-row INSERT.
+func insertRiskValues(ctx context.Context, tx pgx.Tx, rows [][]any, keys []riskKey, order []int, ids []int64) error {
+	var b strings.Builder
+	b.WriteString("INSERT INTO risk_process_events (" + strings.Join(riskInsertCols, ", ") + ") VALUES ")
+	args := make([]any, 0, len(rows)*len(riskInsertCols))
+	for n, i := range order {
+		if n > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + params(len(args)+1, len(rows[i])) + ")")
+		args = append(args, rows[i]...)
+	}
+	b.WriteString(riskConflict + riskReturning)
+	res, _ := tx.Query(ctx, b.String(), args...)
+	if err := mapRiskIDs(res, keys, ids); err != nil {
+		return fmt.Errorf("postgres: inserting risk process events: %w", err)
+	}
+	return nil
+}
+
+// insertRiskCopy COPYs a large batch into a staging table and merges it with
+// one INSERT … SELECT.
+func insertRiskCopy(ctx context.Context, tx pgx.Tx, rows [][]any, keys []riskKey, order []int, ids []int64) error {
+	if _, err := tx.Exec(ctx, stageRiskSQL); err != nil {
+		return fmt.Errorf("postgres: staging risk process events: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rpe_stage"}, riskInsertCols,
+		pgx.CopyFromSlice(len(order), func(k int) ([]any, error) { return rows[order[k]], nil })); err != nil {
+		return fmt.Errorf("postgres: copying risk process events: %w", err)
+	}
+	res, _ := tx.Query(ctx, mergeRiskSQL)
+	if err := mapRiskIDs(res, keys, ids); err != nil {
+		return fmt.Errorf("postgres: merging risk process events: %w", err)
+	}
+	return nil
+}
+
+// mapRiskIDs reads riskReturning rows into ids by key, checking that every
+// key came back exactly once.
+func mapRiskIDs(res pgx.Rows, keys []riskKey, ids []int64) error {
+	at := make(map[riskKey]int, len(keys))
+	for i, k := range keys {
+		at[k] = i
+	}
+	var (
+		id    int64
+		k     riskKey
+		start time.Time
+		n     int
+	)
+	_, err := pgx.ForEachRow(res, []any{&id, &k.host, &k.pid, &start, &k.rule}, func() error {
+		k.start = start.UnixMicro()
+		i, ok := at[k]
+		if !ok {
+			return fmt.Errorf("a row came back with an unknown key %+v", k)
+		}
+		ids[i] = id
+		delete(at, k)
+		n++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if n != len(keys) {
+		return fmt.Errorf("%d rows came back for %d events", n, len(keys))
+	}
+	return nil
+}
+
+var riskSelect = cols.Names(cols.RiskProcessEventRead, "e.") + ", " + cols.Names(cols.HostRead, "h.") + ", t.name, " + cols.Names(cols.Threat, "t.")
+
+func scanRisk(row pgx.Row) (store.RiskProcessEvent, error) {
+	var e store.RiskProcessEvent
+	dests := cols.Dests(cols.RiskProcessEventRead, codec, &e)
+	dests = append(dests, cols.Dests(cols.HostRead, codec, &e.Host)...)
+	dests = append(dests, &e.Threat.Name)
+	dests = append(dests, cols.Dests(cols.Threat, codec, &e.Threat)...)
+	if err := row.Scan(dests...); err != nil {
+		return store.RiskProcessEvent{}, err
+	}
+	e.HostUUID = e.Host.UUID
+	e.VirusName = e.Threat.Name
+	return e, nil
+}
+
+func (s *Store) GetRiskProcessEvent(ctx context.Context, accountID, id int64) (store.RiskProcessEvent, error) {
+	e, err := scanRisk(s.pool.QueryRow(ctx, "SELECT "+riskSelect+` FROM risk_process_events e
+		JOIN hosts h ON h.id = e.host_id JOIN threats t ON t.id = e.threat_id
+		WHERE e.account_id = $1 AND e.id = $2`, accountID, id))
+	if err != nil {
+		return store.RiskProcessEvent{}, notFound(err, "risk process event %d", id)
+	}
+	return e, nil
+}
+
+// QueryRiskProcessEvents runs the plan described in migrations/0001_init.sql:
+// resolve host and virus-name filters against their small tables, read the
+// page's ids from a covering index and join only those rows, and take the
+// total from the page, the counts table or a COUNT — all in one snapshot.
+func (s *Store) QueryRiskProcessEvents(ctx context.Context, accountID int64, q store.RiskProcessEventQuery) (store.Page[store.RiskProcessEvent], error) {
+	var page store.Page[store.RiskProcessEvent]
+	if err := q.Validate(); err != nil {
+		return page, err
+	}
+	if q.EmptyRange() {
+		return page, nil
+	}
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		// w's conditions use only columns that risk_process_event_counts
+		// shares until a time, path or pid condition makes countsOK false.
+		w := &where{}
+		w.add("account_id = %s", accountID)
+		if q.HostIDs.Set() || q.IPOrName.Set() {
+			hw := hostWhere(accountID, store.HostQuery{UUIDs: q.HostIDs, IPOrName: q.IPOrName})
+			rows, _ := tx.Query(ctx, "SELECT id FROM hosts"+hw.String(), hw.args...)
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil || len(ids) == 0 {
+				return err
+			}
+			w.add("host_id = ANY(%s)", ids)
+		}
+		if q.VirusNames.Set() {
+			tw := &where{}
+			text(tw, q.VirusNames, "name")
+			rows, _ := tx.Query(ctx, "SELECT id FROM threats"+tw.String(), tw.args...)
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil || len(ids) == 0 {
+				return err
+			}
+			w.add("threat_id = ANY(%s)", ids)
+		}
+		if len(q.HandleStatuses) > 0 {
+			st := make([]int32, len(q.HandleStatuses))
+			for i, v := range q.HandleStatuses {
+				st[i] = int32(v)
+			}
+			w.add("handle_status = ANY(%s)", st)
+		}
+		countsOK := len(q.ProcessIDs) == 0 && !q.FilePaths.Set() && q.StartFrom.IsZero() && q.StartTo.IsZero()
+		if len(q.ProcessIDs) > 0 {
+			w.add("pid = ANY(%s)", q.ProcessIDs)
+		}
+		if q.FilePaths.Set() {
+			text(w, q.FilePaths, "exe_path")
+		}
+		if !q.StartFrom.IsZero() {
+			w.add("process_start_time >= %s", store.UTC(q.StartFrom))
+		}
+		if !q.StartTo.IsZero() {
+			w.add("process_start_time <= %s", store.UTC(q.StartTo))
+		}
+
+		order := "detect_time"
+		if q.OrderBy == store.OrderByStartTime {
+			order = "process_start_time"
+		}
+		dir := " ASC"
+		if q.Desc {
+			dir = " DESC"
+		}
+		orderBy := " ORDER BY %[1]s" + order + dir + ", %[1]sid" + dir
+		rows, _ := tx.Query(ctx, "SELECT "+riskSelect+" FROM (SELECT id FROM risk_process_events"+
+			w.String()+fmt.Sprintf(orderBy, "")+limitOffset(q.Limit, q.Offset)+`) k
+			JOIN risk_process_events e ON e.id = k.id
+			JOIN hosts h ON h.id = e.host_id JOIN threats t ON t.id = e.threat_id`+fmt.Sprintf(orderBy, "e."), w.args...)
+		var err error
+		page.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.RiskProcessEvent, error) { return scanRisk(r) })
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if page.Total, ok = prep.KnownTotal(len(page.Items), q.Limit, q.Offset); ok {
+			return nil
+		}
+		if countsOK {
+			return tx.QueryRow(ctx, "SELECT COALESCE(SUM(n), 0) FROM risk_process_event_counts"+w.String(), w.args...).Scan(&page.Total)
+		}
+		return tx.QueryRow(ctx, "SELECT COUNT(*) FROM risk_process_events"+w.String(), w.args...).Scan(&page.Total)
+	})
+	if err != nil {
+		return store.Page[store.RiskProcessEvent]{}, fmt.Errorf("postgres: querying risk process events: %w", err)
+	}
+	return page, nil
+}

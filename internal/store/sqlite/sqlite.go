@@ -1,0 +1,355 @@
+// Package sqlite is the store.Store on SQLite (github.com/mattn/go-sqlite3),
+// for single-server installs: the database is the file vigil.db in a
+// directory.
+//
+// SQLite allows one writer at a time, so the Store keeps one write connection
+// (all writes queue on it, each in a BEGIN IMMEDIATE transaction, so they
+// never fail with "database is locked" half way) and a pool of read
+// connections that, in WAL mode, read concurrently with the writer. Times are
+// INTEGER microseconds since the epoch, UTC.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/vigil-sec/vigil/internal/store"
+	"github.com/vigil-sec/vigil/internal/store/internal/cols"
+	"github.com/vigil-sec/vigil/internal/store/internal/migrate"
+)
+
+// FileName is the database file Open creates in its directory.
+const FileName = "vigil.db"
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	readConns      int
+	busyTimeout    time.Duration
+	mmapSize       int64
+	now            func() time.Time
+	optimizeEvery  int64
+	stmtCacheSize  int
+	cacheSizeKiB   int64
+	synchronousOff bool
+}
+
+func defaultOptions() options {
+	return options{
+		readConns:     max(4, runtime.NumCPU()),
+		busyTimeout:   10 * time.Second,
+		mmapSize:      1 << 30,
+		now:           time.Now,
+		optimizeEvery: 50_000,
+		stmtCacheSize: 64,
+		cacheSizeKiB:  64 << 10,
+	}
+}
+
+// WithReadConns sets the size of the read pool (default: max(4, NumCPU)).
+func WithReadConns(n int) Option { return func(o *options) { o.readConns = max(1, n) } }
+
+// WithBusyTimeout sets how long a statement waits for a lock held by another
+// process (default 10s).
+func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
+
+// WithClock sets the clock used for created/updated times (default time.Now).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithOptimizeEvery sets after how many inserted events the Store refreshes
+// the planner statistics (PRAGMA optimize); 0 disables it (default 50,000).
+func WithOptimizeEvery(n int64) Option { return func(o *options) { o.optimizeEvery = n } }
+
+// WithUnsafeNoSync turns synchronous writes off: a crash of the machine may
+// lose the last transactions. Only for throwaway databases (benchmarks).
+func WithUnsafeNoSync() Option { return func(o *options) { o.synchronousOff = true } }
+
+// Store is a store.Store on SQLite.
+type Store struct {
+	w   *sql.DB // exactly one connection
+	r   *sql.DB // read-only pool
+	now func() time.Time
+
+	optimizeEvery    int64
+	sinceOptimize    atomic.Int64
+	optimizeInFlight atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) dir/vigil.db and migrates it to the
+// current schema.
+func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("sqlite: %w: empty directory", store.ErrInvalid)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+
+	sync := "NORMAL" // with WAL: durable at checkpoints, never corrupt
+	if o.synchronousOff {
+		sync = "OFF"
+	}
+	common := url.Values{
+		"_busy_timeout":    {fmt.Sprint(o.busyTimeout.Milliseconds())},
+		"_foreign_keys":    {"1"},
+		"_stmt_cache_size": {fmt.Sprint(o.stmtCacheSize)},
+		"_cache_size":      {fmt.Sprint(-o.cacheSizeKiB)},
+	}
+	wq := cloneValues(common)
+	wq.Set("_journal_mode", "WAL")
+	wq.Set("_synchronous", sync)
+	wq.Set("_txlock", "immediate")
+	rq := cloneValues(common)
+	rq.Set("_query_only", "1")
+	rq.Set("_txlock", "deferred")
+
+	s := &Store{now: o.now, optimizeEvery: o.optimizeEvery}
+	s.w = sql.OpenDB(newConnector(fileDSN(path, wq), o.mmapSize))
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	if err := s.migrate(ctx); err != nil {
+		s.w.Close()
+		return nil, err
+	}
+	s.r = sql.OpenDB(newConnector(fileDSN(path, rq), o.mmapSize))
+	s.r.SetMaxOpenConns(o.readConns)
+	s.r.SetMaxIdleConns(o.readConns)
+	s.r.SetConnMaxIdleTime(5 * time.Minute)
+	// Fresh statistics for the planner (cheap when nothing changed).
+	if _, err := s.w.ExecContext(ctx, "PRAGMA optimize=0x10002"); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: optimize: %w", err)
+	}
+	return s, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	c := make(url.Values, len(v))
+	for k, vs := range v {
+		c[k] = append([]string(nil), vs...)
+	}
+	return c
+}
+
+func fileDSN(path string, q url.Values) string {
+	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath(), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// connector opens connections with a driver value of its own, so Open
+// registers nothing globally.
+type connector struct {
+	dsn string
+	drv *sqlite3.SQLiteDriver
+}
+
+func newConnector(dsn string, mmapSize int64) *connector {
+	return &connector{dsn: dsn, drv: &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			// Reads of a large database go through the page cache of the OS
+			// instead of copies into SQLite's.
+			_, err := c.Exec(fmt.Sprintf("PRAGMA mmap_size=%d", mmapSize), nil)
+			return err
+		},
+	}}
+}
+
+func (c *connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c *connector) Driver() driver.Driver                         { return c.drv }
+
+// migrate applies pending migrations in one write transaction. BEGIN
+// IMMEDIATE takes the write lock first, so a second process opening the same
+// file waits and then finds the migrations applied.
+func (s *Store) migrate(ctx context.Context) error {
+	all, err := migrate.Load(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT    NOT NULL,
+			applied_at INTEGER NOT NULL
+		) STRICT`); err != nil {
+			return fmt.Errorf("sqlite: creating schema_migrations: %w", err)
+		}
+		applied, err := queryInt64s(ctx, tx, "SELECT version FROM schema_migrations")
+		if err != nil {
+			return fmt.Errorf("sqlite: reading schema_migrations: %w", err)
+		}
+		pending, err := migrate.Pending(all, applied)
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		for _, m := range pending {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+				m.Version, m.Name, s.now().UnixMicro()); err != nil {
+				return fmt.Errorf("sqlite: recording migration %s: %w", m.Name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Close runs PRAGMA optimize (as SQLite advises for a closing connection)
+// and closes both pools.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if _, err := s.w.Exec("PRAGMA optimize"); err != nil {
+		errs = append(errs, fmt.Errorf("sqlite: optimize: %w", err))
+	}
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
+}
+
+// write runs fn in a write transaction.
+func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// read runs fn in a read transaction: one snapshot for all its statements.
+func (s *Store) read(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// inserted counts rows written and refreshes the planner statistics when
+// enough accumulated. SQLite's plans for the event queries depend on them:
+// without sqlite_stat1 it cannot tell a selective index from a poor one.
+func (s *Store) inserted(ctx context.Context, n int) {
+	if s.optimizeEvery <= 0 || s.sinceOptimize.Add(int64(n)) < s.optimizeEvery {
+		return
+	}
+	if !s.optimizeInFlight.CompareAndSwap(false, true) {
+		return
+	}
+	defer s.optimizeInFlight.Store(false)
+	s.sinceOptimize.Store(0)
+	// Best effort: failing to refresh statistics does not fail the insert.
+	_, _ = s.w.ExecContext(ctx, "PRAGMA optimize")
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func queryInt64s(ctx context.Context, q querier, query string, args ...any) ([]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// codec stores times as INTEGER microseconds.
+var codec = cols.Codec{
+	Time: func(t time.Time) any {
+		if t.IsZero() {
+			return nil
+		}
+		return t.UnixMicro()
+	},
+	TimeDest: func(p *time.Time) any { return &microTime{p} },
+}
+
+// microTime scans an INTEGER microsecond column (NULL: zero time).
+type microTime struct{ p *time.Time }
+
+func (m *microTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*m.p = time.Time{}
+	case int64:
+		*m.p = time.UnixMicro(v).UTC()
+	default:
+		return fmt.Errorf("sqlite: cannot scan %T into a time", src)
+	}
+	return nil
+}
+
+// micros is the stored form of a required time.
+func micros(t time.Time) int64 { return store.UTC(t).UnixMicro() }
+
+func isUnique(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
+}
+
+func isForeignKey(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintForeignKey
+}
+
+// notFound maps sql.ErrNoRows to store.ErrNotFound.
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: "+format, append([]any{store.ErrNotFound}, args...)...)
+	}
+	return fmt.Errorf("sqlite: "+format+": %w", append(args, err)...)
+}
+
+// Optimize analyzes every table (a full ANALYZE, unlike the sampled PRAGMA
+// optimize the Store runs as data grows).
+func (s *Store) Optimize(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("sqlite: analyze: %w", err)
+	}
+	return nil
+}

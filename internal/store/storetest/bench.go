@@ -1,0 +1,310 @@
+package storetest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-sec/vigil/internal/store"
+)
+
+// BenchData describes the data set of BenchmarkQueryRiskProcessEvents: one
+// account with Events events spread like production data — Hosts hosts, a
+// few dozen virus names with a skewed frequency, mixed statuses, process
+// start times over Days days — and the name of the account holding it.
+type BenchData struct {
+	Account string
+	Events  int
+	Hosts   int
+	Viruses int
+	Days    int
+}
+
+// DefaultBenchData is the target: 1,000,000 events, 200 hosts, 30
+// virus names, 90 days.
+var DefaultBenchData = BenchData{Account: "bench-1m", Events: 1_000_000, Hosts: 200, Viruses: 30, Days: 90}
+
+// benchEnd is the fixed "now" of the data set, so a cached database and the
+// queries generated against it agree.
+var benchEnd = time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
+
+var benchVirusNames = []string{
+	"Linux.Miner.Xmrig", "Linux.Miner.Kinsing", "Linux.Trojan.Kdevtmpfsi", "Linux.Backdoor.Tsunami", "Linux.Backdoor.Gafgyt",
+	"Linux.Worm.Mirai", "Linux.Scanner.Fscan", "Linux.Hacktool.Masscan", "Linux.Rootkit.Diamorphine", "Linux.Trojan.XorDDoS",
+	"Linux.Miner.Watchdog", "Linux.Trojan.Dbused", "Linux.Backdoor.Rekoobe", "Linux.Ransom.Lockbit", "Linux.Trojan.TeamTNT",
+	"Linux.Miner.Sysrv", "Linux.Backdoor.Sliver", "Linux.Hacktool.Frp", "Linux.Trojan.Dofloo", "Linux.Worm.Kaiji",
+	"Php.Webshell.Behinder", "Php.Webshell.Godzilla", "Jsp.Webshell.Antsword", "Python.Backdoor.Pupy", "Perl.Ircbot.Shellbot",
+	"Sh.Downloader.Curl", "Linux.Proxy.Ngrok", "Linux.Trojan.Skidmap", "Linux.Miner.Lemonduck", "Linux.Backdoor.Cobaltstrike",
+}
+
+var benchFileNames = []string{"xmrig", "kinsing", "kdevtmpfsi", "dbused", "kthreaddi", "sysupdate", "networkservice", "dev",
+	"fscan", "frpc", "ngrok", ".x", "bash", "sshd", "systemd-worker", "kworker", "watchdogs", "crond", "java", "php-fpm"}
+
+var benchDirs = []string{"/tmp", "/dev/shm", "/var/tmp", "/usr/bin", "/usr/local/bin", "/root/.cache", "/opt/app/bin",
+	"/home/ubuntu/.local/bin", "/var/lib/docker/overlay2/9f3c/merged/usr/bin", "/run/user/0"}
+
+func benchHost(i int) store.Host {
+	roles := []string{"web", "api", "db", "cache", "k8s-node", "batch", "gw", "mq"}
+	return store.Host{
+		UUID:      fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
+		QUUID:     fmt.Sprintf("q%08d", i),
+		Name:      fmt.Sprintf("prod-%s-%03d", roles[i%len(roles)], i),
+		PrivateIP: fmt.Sprintf("10.%d.%d.%d", i/64, (i/8)%8, 10+i%8),
+		PublicIP:  map[bool]string{true: fmt.Sprintf("203.0.%d.%d", i/250, i%250), false: ""}[i%3 == 0],
+		OS:        "Debian 12", AgentVersion: "1.0.0", Online: i%10 != 0, NetworkName: "eth0",
+		InstanceID: fmt.Sprintf("ins-%08x", i*2654435761),
+	}
+}
+
+// benchEvents generates the i-th batch of events deterministically.
+func (d BenchData) benchEvents(batch, size int) []store.RiskProcessEvent {
+	rng := rand.New(rand.NewPCG(uint64(batch), 42))
+	span := time.Duration(d.Days) * 24 * time.Hour
+	// Zipf-like popularity of virus names: a few dominate.
+	weights := make([]float64, d.Viruses)
+	var sum float64
+	for i := range weights {
+		weights[i] = 1 / math.Pow(float64(i+1), 0.9)
+		sum += weights[i]
+	}
+	pickVirus := func() string {
+		x := rng.Float64() * sum
+		for i, w := range weights {
+			if x -= w; x <= 0 {
+				return benchVirusNames[i%len(benchVirusNames)]
+			}
+		}
+		return benchVirusNames[0]
+	}
+	statuses := []store.HandleStatus{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 3, 4, 4, 4, 5}
+	events := make([]store.RiskProcessEvent, size)
+	for i := range events {
+		start := benchEnd.Add(-time.Duration(rng.Int64N(int64(span))))
+		dir := benchDirs[rng.IntN(len(benchDirs))]
+		name := benchFileNames[rng.IntN(len(benchFileNames))]
+		if rng.IntN(3) == 0 {
+			name = fmt.Sprintf("%s%d", name, rng.IntN(100))
+		}
+		path := dir + "/" + name
+		virus := pickVirus()
+		events[i] = store.RiskProcessEvent{
+			HostUUID:         benchHost(rng.IntN(d.Hosts)).UUID,
+			PID:              int64(1000 + rng.IntN(4_000_000)),
+			PPID:             int64(1 + rng.IntN(5000)),
+			ProcessStartTime: start,
+			ExePath:          path,
+			CmdLine:          path + " -c /tmp/.cfg --donate-level 1 -o pool.example.com:443",
+			ExeMD5:           fmt.Sprintf("%032x", rng.Uint64()),
+			User:             []string{"root", "www-data", "ubuntu", "nobody"}[rng.IntN(4)],
+			Group:            "root",
+			VirusName:        virus,
+			RuleName:         virus,
+			CheckPlatform:    []string{"1"},
+			HandleStatus:     statuses[rng.IntN(len(statuses))],
+			DetectTime:       start.Add(time.Duration(rng.ExpFloat64() * float64(20*time.Minute))),
+		}
+	}
+	return events
+}
+
+// Seed fills s with the data set unless it is already there (a cached
+// database), and returns the account id.
+func (d BenchData) Seed(ctx context.Context, s store.Store, logf func(format string, args ...any)) (int64, error) {
+	if a, err := s.GetAccountByName(ctx, d.Account); err == nil {
+		p, err := s.QueryRiskProcessEvents(ctx, a.ID, store.RiskProcessEventQuery{Limit: 1})
+		if err != nil {
+			return 0, err
+		}
+		if p.Total == int64(d.Events) {
+			return a.ID, nil
+		}
+		return 0, fmt.Errorf("account %q holds %d events, want %d: remove the cached database", d.Account, p.Total, d.Events)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return 0, err
+	}
+	begin := time.Now()
+	a, err := s.CreateAccount(ctx, d.Account)
+	if err != nil {
+		return 0, err
+	}
+	for i := range d.Hosts {
+		if _, err := s.UpsertHost(ctx, a.ID, benchHost(i)); err != nil {
+			return 0, err
+		}
+	}
+	threats := make([]store.Threat, len(benchVirusNames))
+	for i, n := range benchVirusNames {
+		threats[i] = store.Threat{Name: n, Tags: []string{"malware"},
+			Desc:     store.Localized{ZH: "发现主机上存在恶意进程：" + n, EN: "A malicious process was found: " + n},
+			Solution: store.Localized{ZH: "1.检查恶意进程及非法端口\n2.隔离或者删除相关的木马文件", EN: "1. Check the process\n2. Isolate or delete the file"}}
+	}
+	if err := s.UpsertThreats(ctx, threats); err != nil {
+		return 0, err
+	}
+	const batch = 10_000
+	for i := 0; i*batch < d.Events; i++ {
+		events := d.benchEvents(i, min(batch, d.Events-i*batch))
+		if _, err := s.InsertRiskProcessEvents(ctx, a.ID, events); err != nil {
+			return 0, fmt.Errorf("seeding batch %d: %w", i, err)
+		}
+		if i%20 == 19 {
+			logf("seeded %d events in %v", (i+1)*batch, time.Since(begin).Round(time.Second))
+		}
+	}
+	// Dedup may have merged a few generated events: top up until the count is exact.
+	for extra := 0; ; extra++ {
+		p, err := s.QueryRiskProcessEvents(ctx, a.ID, store.RiskProcessEventQuery{Limit: 1})
+		if err != nil {
+			return 0, err
+		}
+		missing := d.Events - int(p.Total)
+		if missing <= 0 {
+			break
+		}
+		if _, err := s.InsertRiskProcessEvents(ctx, a.ID, d.benchEvents(1_000_000+extra, missing)); err != nil {
+			return 0, err
+		}
+	}
+	if o, ok := s.(store.Optimizer); ok {
+		if err := o.Optimize(ctx); err != nil {
+			return 0, err
+		}
+	}
+	logf("seeded %d events in %v", d.Events, time.Since(begin).Round(time.Second))
+	return a.ID, nil
+}
+
+// benchQuery is one query of the mix, with the kind it belongs to.
+type benchQuery struct {
+	kind string
+	q    store.RiskProcessEventQuery
+}
+
+// Queries returns n queries of the mix, each with three filters and
+// a page of 100, cycling through the kinds and both orderings:
+//
+//	ipname+virus+time:   IpOrName substring + VirusName substring + start range
+//	host+status+time:    HostId + Status + start range
+//	virus+path+status:   VirusName + FilePath substring + Status
+func (d BenchData) Queries(n int) []benchQuery {
+	rng := rand.New(rand.NewPCG(7, 7))
+	window := func() (time.Time, time.Time) {
+		days := 1 + rng.IntN(30)
+		to := benchEnd.Add(-time.Duration(rng.IntN(d.Days-days)) * 24 * time.Hour)
+		return to.Add(-time.Duration(days) * 24 * time.Hour), to
+	}
+	virusFilter := func() store.TextFilter {
+		v := benchVirusNames[rng.IntN(min(d.Viruses, len(benchVirusNames)))]
+		if rng.IntN(2) == 0 {
+			return store.TextFilter{Values: []string{v}, Exact: true}
+		}
+		parts := strings.Split(v, ".")
+		return store.TextFilter{Values: []string{strings.ToLower(parts[len(parts)-1])}} // "xmrig"
+	}
+	statusFilter := func() []store.HandleStatus {
+		if rng.IntN(2) == 0 {
+			return []store.HandleStatus{store.HandlePending}
+		}
+		return []store.HandleStatus{store.HandleKilled, store.HandleExited}
+	}
+	var out []benchQuery
+	for i := range n {
+		var bq benchQuery
+		switch i % 3 {
+		case 0:
+			bq.kind = "ipname+virus+time"
+			h := benchHost(rng.IntN(d.Hosts))
+			ipOrName := []string{h.Name[len(h.Name)-7:], h.PrivateIP[:len(h.PrivateIP)-1], h.Name}[rng.IntN(3)] // "web-012", "10.1.2.1", full name
+			bq.q = store.RiskProcessEventQuery{IPOrName: store.TextFilter{Values: []string{ipOrName}}, VirusNames: virusFilter()}
+			bq.q.StartFrom, bq.q.StartTo = window()
+		case 1:
+			bq.kind = "host+status+time"
+			bq.q = store.RiskProcessEventQuery{
+				HostIDs:        store.TextFilter{Values: []string{benchHost(rng.IntN(d.Hosts)).UUID}, Exact: true},
+				HandleStatuses: statusFilter(),
+			}
+			bq.q.StartFrom, bq.q.StartTo = window()
+		case 2:
+			bq.kind = "virus+path+status"
+			bq.q = store.RiskProcessEventQuery{
+				VirusNames:     virusFilter(),
+				FilePaths:      store.TextFilter{Values: []string{[]string{"/tmp/", "shm", "xmrig", "kinsing", ".cache", "bin/k"}[rng.IntN(6)]}},
+				HandleStatuses: statusFilter(),
+			}
+		}
+		bq.q.OrderBy = store.EventOrder(rng.IntN(2))
+		bq.q.Desc = rng.IntN(4) != 0 // newest first, mostly
+		bq.q.Limit = 100
+		if rng.IntN(5) == 0 {
+			bq.q.Offset = 100 * (1 + rng.IntN(5))
+		}
+		out = append(out, bq)
+	}
+	return out
+}
+
+// BenchmarkQueryRiskProcessEvents seeds s (once; the backend may cache the
+// database between runs) and runs the query mix, reporting the latency
+// percentiles of each kind and overall as p50-ms/p99-ms metrics.
+func BenchmarkQueryRiskProcessEvents(b *testing.B, s store.Store, d BenchData) {
+	ctx := context.Background()
+	accountID, err := d.Seed(ctx, s, b.Logf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	queries := d.Queries(600)
+	// Warm the caches once, as a server that has been running would have.
+	for _, bq := range queries {
+		if _, err := s.QueryRiskProcessEvents(ctx, accountID, bq.q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := map[string][]time.Duration{}
+	var totals []int64
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		bq := queries[i%len(queries)]
+		i++
+		t0 := time.Now()
+		p, err := s.QueryRiskProcessEvents(ctx, accountID, bq.q)
+		el := time.Since(t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat[bq.kind] = append(lat[bq.kind], el)
+		lat["all"] = append(lat["all"], el)
+		totals = append(totals, p.Total)
+	}
+	b.StopTimer()
+	for _, kind := range slices.Sorted(func(yield func(string) bool) {
+		for k := range lat {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		ds := lat[kind]
+		slices.Sort(ds)
+		pct := func(p float64) float64 {
+			return float64(ds[min(len(ds)-1, int(math.Ceil(p*float64(len(ds))))-1)]) / float64(time.Millisecond)
+		}
+		if kind == "all" {
+			b.ReportMetric(pct(0.50), "p50-ms")
+			b.ReportMetric(pct(0.99), "p99-ms")
+			b.ReportMetric(pct(1), "max-ms")
+		}
+		b.Logf("%-18s n=%-5d p50 %6.2f ms  p90 %6.2f ms  p99 %6.2f ms  max %6.2f ms", kind, len(ds), pct(0.5), pct(0.9), pct(0.99), pct(1))
+	}
+	slices.SortFunc(totals, cmp.Compare)
+	if len(totals) > 0 {
+		b.Logf("matching rows per query: min %d, median %d, max %d", totals[0], totals[len(totals)/2], totals[len(totals)-1])
+	}
+}
