@@ -28,8 +28,7 @@ import (
 	cwpsvc "github.com/vigil-sec/vigil/internal/service/cwp"
 	tcsssvc "github.com/vigil-sec/vigil/internal/service/tcss"
 	"github.com/vigil-sec/vigil/internal/store"
-	"github.com/vigil-sec/vigil/internal/store/postgres"
-	"github.com/vigil-sec/vigil/internal/store/sqlite"
+	"github.com/vigil-sec/vigil/internal/store/backend"
 )
 
 // DefaultAccount is the account created on first start.
@@ -84,21 +83,14 @@ func getenv(environ []string, name string) string {
 // OpenStore opens the configured store: PostgreSQL when cfg.Database is set,
 // SQLite in cfg.Data otherwise.
 func OpenStore(ctx context.Context, cfg config.Server) (store.Store, error) {
-	if cfg.Database != "" {
-		st, err := postgres.Open(ctx, cfg.Database)
-		if err != nil {
+	target := cfg.Database
+	if target == "" {
+		if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 			return nil, err
 		}
-		return st, nil
+		target = cfg.Data
 	}
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return nil, err
-	}
-	st, err := sqlite.Open(ctx, cfg.Data)
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
+	return backend.Open(ctx, target)
 }
 
 // OpenBox loads (or on first use creates) the master key.
