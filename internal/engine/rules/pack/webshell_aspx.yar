@@ -24,10 +24,15 @@ rule Webshell_ASPX_Eval_Request
 
     strings:
         $asp_directive = "<\x25@"
-        $asp_eval = "<%e\x76al" nocase
-        $asp_execute = "<%ex\x65cute" nocase
+        $asp_eval = "<%e\x76al"
+        $asp_eval_title = "<%Ev\x61l"
+        $asp_eval_upper = "<%E\x56AL"
+        $asp_execute = "<%ex\x65cute"
+        $asp_execute_title = "<%Ex\x65cute"
+        $asp_execute_upper = "<%EX\x45CUTE"
         $asp_open_sp = "<\x25 "
-        $asp_runat = "runat=\"\x73erver\"" nocase
+        $asp_runat = "runat=\"\x73erver\""
+        $asp_runat_title = "runat=\"\x53erver\""
 
         $eval_request = /eval\s*[\(\s]\s*Request(\.Item|\.Form|\.QueryString|\.Params)?\s*[\[\(]/ nocase
         $execute_request = /execute(global)?\s*[\(\s]\s*Request(\.Item|\.Form|\.QueryString|\.Params)?\s*[\[\(]/ nocase
@@ -52,16 +57,20 @@ rule Webshell_ASPX_Process_Request
         reference = "https://attack.mitre.org/techniques/T1505/003/"
 
     strings:
-        $aspx_page = "<\x25@ Page" nocase
-        $aspx_page_nospace = "<\x25@Page" nocase
-        $aspx_runat = "runat=\"\x73erver\"" nocase
+        $aspx_page = "<\x25@ Page"
+        $aspx_page_lower = "<\x25@ page"
+        $aspx_page_nospace = "<\x25@Page"
+        $aspx_runat = "runat=\"\x73erver\""
+        $aspx_runat_title = "runat=\"\x53erver\""
 
         $request = /Request(\.Form|\.QueryString|\.Item|\.Params)?\s*\[\s*["']/
 
         $proc_start = "Process\x2eStart("
         $proc_info = "ProcessS\x74artInfo"
-        $shell_cmd = "cmd\x2eexe" nocase
-        $shell_ps = "power\x73hell" nocase
+        $shell_cmd = "cmd\x2eexe"
+        $shell_cmd_upper = "CMD\x2eEXE"
+        $shell_ps = "power\x73hell"
+        $shell_ps_title = "Power\x53hell"
         $shell_sh = "/bi\x6e/sh"
 
         $asm_load = "Assembl\x79.Load("

@@ -26,7 +26,8 @@ rule Webshell_PHP_Eval_Input
         reference = "https://attack.mitre.org/techniques/T1505/003/"
 
     strings:
-        $php_tag = "<?\x70hp" nocase
+        $php_tag = "<?\x70hp"
+        $php_tag_upper = "<?\x50HP"
         $php_echo = "<\x3f="
         $php_short_sp = "<\x3f "
         $php_short_nl = "<\x3f\n"
@@ -58,7 +59,8 @@ rule Webshell_PHP_Exec_Input
         reference = "https://attack.mitre.org/techniques/T1505/003/"
 
     strings:
-        $php_tag = "<?\x70hp" nocase
+        $php_tag = "<?\x70hp"
+        $php_tag_upper = "<?\x50HP"
         $php_echo = "<\x3f="
         $php_short_sp = "<\x3f "
         $php_short_nl = "<\x3f\n"
@@ -87,16 +89,17 @@ rule Webshell_PHP_Dynamic_Call
         reference = "https://attack.mitre.org/techniques/T1505/003/"
 
     strings:
-        $php_tag = "<?\x70hp" nocase
+        $php_tag = "<?\x70hp"
+        $php_tag_upper = "<?\x50HP"
         $php_echo = "<\x3f="
         $php_short_sp = "<\x3f "
         $php_short_nl = "<\x3f\n"
         $php_short_crlf = "<\x3f\r\n"
 
         $call_input_fn = /\$_(POST|GET|REQUEST|COOKIE)\s*\[[^\]\n]{1,40}\]\s*\(\s*@?\s*\$_(POST|GET|REQUEST|COOKIE)\s*\[/
-        $call_callback = /(call_user_func|call_user_func_array|array_map|array_filter|array_walk|usort|uasort|uksort|register_shutdown_function|register_tick_function|forward_static_call)\s*\(\s*@?\s*\$_(POST|GET|REQUEST|COOKIE)\s*\[/ nocase
-        $call_preg_e = /preg_replace\s*\(\s*['"][^'"\n]{1,100}\/[imsxu]{0,4}e[imsxu]{0,4}['"]\s*,\s*@?\s*[^,\n]{0,80}\$_(POST|GET|REQUEST|COOKIE)/ nocase
-        $call_create = /create_function\s*\(\s*(''|"")\s*,\s*@?\s*\$_(POST|GET|REQUEST|COOKIE)\s*\[/ nocase
+        $call_callback = /(call_user_func|call_user_func_array|array_map|array_filter|array_walk|usort|uasort|uksort|register_shutdown_function|register_tick_function|forward_static_call)\s*\(\s*@?\s*\$_(POST|GET|REQUEST|COOKIE)\s*\[/
+        $call_preg_e = /preg_replace\s*\(\s*['"][^'"\n]{1,100}\/[imsxu]{0,4}e[imsxu]{0,4}['"]\s*,\s*@?\s*[^,\n]{0,80}\$_(POST|GET|REQUEST|COOKIE)/
+        $call_create = /create_function\s*\(\s*(''|"")\s*,\s*@?\s*\$_(POST|GET|REQUEST|COOKIE)\s*\[/
 
     condition:
         filesize < 5MB and
@@ -118,13 +121,14 @@ rule Webshell_PHP_Obfuscated_Loader
         reference = "https://attack.mitre.org/techniques/T1027/"
 
     strings:
-        $php_tag = "<?\x70hp" nocase
+        $php_tag = "<?\x70hp"
+        $php_tag_upper = "<?\x50HP"
         $php_echo = "<\x3f="
         $php_short_sp = "<\x3f "
         $php_short_nl = "<\x3f\n"
         $php_short_crlf = "<\x3f\r\n"
 
-        $chain = /(eval|assert)\s*\(\s*@?\s*(gzinflate|gzuncompress|gzdecode|str_rot13|strrev|base64_decode|convert_uudecode)\s*\(\s*@?\s*(gzinflate|gzuncompress|gzdecode|str_rot13|strrev|base64_decode|convert_uudecode)\s*\(/ nocase
+        $chain = /(eval|assert)\s*\(\s*@?\s*(gzinflate|gzuncompress|gzdecode|str_rot13|strrev|base64_decode|convert_uudecode)\s*\(\s*@?\s*(gzinflate|gzuncompress|gzdecode|str_rot13|strrev|base64_decode|convert_uudecode)\s*\(/
 
     condition:
         filesize < 5MB and
