@@ -102,6 +102,7 @@ clam=(clamscan -r --infected --no-summary --follow-dir-symlinks=0 --follow-file-
 	--max-filesize=$MAX --max-scansize=$MAX -d "$OUT/hashdb/bench.hdb" -d "$OUT/hashdb/bench.hsb" "${CORPUS[@]}")
 
 : >"$OUT/results.txt"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >"$OUT/load.txt"
 for mode in $MODES; do
 	if [ "$mode" = warm ]; then # one untimed pass of everything reads the corpus into memory
 		"${yara_cli[@]}" >/dev/null 2>&1 || true
@@ -121,7 +122,21 @@ for mode in $MODES; do
 	done
 done
 
-python3 - "$OUT/results.txt" "$REPS" <<'EOF' | tee "$OUT/report.md"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/load.txt"
+
+# Cost of each pack file on its own (warm, yara CLI), against a rule that
+# matches nothing: which family of rules slows scanning down.
+echo "== per rule file" >&2
+printf 'rule Nothing { condition: false }\n' >"$OUT/empty.yar"
+: >"$OUT/perfile.txt"
+for rep in 1 2 3; do
+	for f in "$OUT/empty.yar" "$PACK"/*.yar; do
+		/usr/bin/time -q -f '%e' -o "$OUT/time.txt" yara -r -N -p $WORKERS -z $MAX --scan-list "$f" "$OUT/corpus.list" >/dev/null 2>&1 || true
+		echo "$(basename "$f") $(cat "$OUT/time.txt")" >>"$OUT/perfile.txt"
+	done
+done
+
+python3 - "$OUT/results.txt" "$REPS" "$OUT/perfile.txt" "$OUT/load.txt" <<'EOF' | tee "$OUT/report.md"
 import collections, statistics, sys
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
@@ -145,5 +160,19 @@ for mode in ("cold", "warm"):
     print("| %s: vigil / yara -f -p 2 | %.2f× | (fast mode, as vigil) |" % (mode, med("vigil-yara", mode, 0) / med("yara-fast", mode, 0)))
     print("| %s: clamscan / vigil (hash db) | %.1f× faster | ≥ 4× |" % (mode, med("clamscan", mode, 0) / med("vigil-hash", mode, 0)))
     print("| %s first pass / cached second pass | %.0f× faster | ≥ 20× |" % (mode, med("vigil-cache-fill", mode, 0) / med("vigil-cache-hit", mode, 0)))
+    print("| %s: vigil / yara -p 2, CPU time | %.2f× | (less sensitive to machine load) |" % (mode, med("vigil-yara", mode, 2) / med("yara", mode, 2)))
 print("| peak RSS, vigil with the built-in pack | %.0f MB | ≤ 200 MB |" % max(r[1] for k, rs in rows.items() if k[0].startswith("vigil-yara") for r in rs))
+print()
+per = collections.defaultdict(list)
+for line in open(sys.argv[3]):
+    name, wall = line.split()
+    per[name].append(float(wall))
+base = statistics.median(per.pop("empty.yar"))
+print("| pack file (yara CLI alone, warm) | wall s (median of 3) | over a no-op rule |")
+print("|---|---:|---:|")
+print("| (no-op rule) | %.2f | |" % base)
+for name, ws in sorted(per.items(), key=lambda kv: -statistics.median(kv[1])):
+    print("| %s | %.2f | %+.2f s |" % (name, statistics.median(ws), statistics.median(ws) - base))
+print()
+print(" / ".join(l.strip() for l in open(sys.argv[4])))
 EOF

@@ -82,7 +82,7 @@ With --format json, stdout carries one JSON object per line: each finding
 	f.StringVar(&o.maxSize, "max-size", "64M", "skip files larger than this (bytes, or with a K, M, G suffix)")
 	f.IntVar(&o.workers, "workers", 0, "files scanned in parallel (default: number of CPUs)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar")
-	f.StringVar(&o.cacheFile, "cache", "", "persistent scan cache: unchanged files are not read again")
+	f.StringVar(&o.cacheFile, "cache", "", "persistent scan cache: unchanged files are not read again (compiled rules go to FILE.rules)")
 	f.BoolVar(&o.noBuiltin, "no-builtin", false, "do not load vigil's built-in rule pack")
 	f.StringArrayVar(&o.allow, "allow", nil, "allowlist entry: sha256:HEX, md5:HEX or path:GLOB; repeatable")
 	f.DurationVar(&o.timeout, "timeout", engine.DefaultFileTimeout, "time limit per file")
@@ -126,7 +126,9 @@ func runScanPath(ctx context.Context, stdout, stderr io.Writer, o scanPathOption
 		if err := cache.Load(o.cacheFile); err != nil {
 			fmt.Fprintf(stderr, "vigil: %v (starting with an empty cache)\n", err)
 		}
-		opts = append(opts, engine.WithCache(cache))
+		// The compiled rules are kept beside the cache: a pass that finds
+		// every file unchanged should not spend its time compiling YARA.
+		opts = append(opts, engine.WithCache(cache), engine.WithRuleSnapshot(o.cacheFile+".rules"))
 	}
 	eng, err := engine.New(ctx, opts...)
 	if err != nil {

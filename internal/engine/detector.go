@@ -135,6 +135,16 @@ type Kind interface {
 	Build(ctx context.Context, files []RuleFile) (Detector, []Problem, error)
 }
 
+// Snapshotter is implemented by kinds whose detectors can be saved in a
+// compiled form and restored faster than building them from source (see
+// WithRuleSnapshot).
+type Snapshotter interface {
+	// Snapshot serialises a detector this kind built.
+	Snapshot(d Detector) ([]byte, error)
+	// Restore rebuilds the detector from Snapshot's output.
+	Restore(data []byte) (Detector, error)
+}
+
 // Severity grades a Problem.
 type Severity int
 

@@ -54,7 +54,7 @@ func New(ctx context.Context, opts ...Option) (*Engine, error) {
 		seen[name] = true
 	}
 	e := &Engine{cfg: cfg, slots: make(chan struct{}, cfg.concurrency)}
-	rs, err := loadRuleSet(ctx, cfg.kinds, cfg.detectors, cfg.sources)
+	rs, err := loadRuleSet(ctx, &cfg)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -118,7 +118,7 @@ func (e *Engine) Reload(ctx context.Context) (ReloadStatus, []Problem, error) {
 	if fp == cur.fingerprint || fp == e.rejectedFP {
 		return ReloadUnchanged, nil, nil
 	}
-	rs, err := loadRuleSet(ctx, e.cfg.kinds, e.cfg.detectors, e.cfg.sources)
+	rs, err := loadRuleSet(ctx, &e.cfg)
 	if err != nil {
 		return ReloadUnchanged, nil, err
 	}

@@ -863,3 +863,76 @@ func TestHeuristicsCleanOnThisSystem(t *testing.T) {
 	}
 	t.Logf("%+v", st)
 }
+
+// countingKind counts how the engine obtains the YARA detector.
+type countingKind struct {
+	engine.Kind
+	builds, restores int
+}
+
+func (k *countingKind) Build(ctx context.Context, files []engine.RuleFile) (engine.Detector, []engine.Problem, error) {
+	k.builds++
+	return k.Kind.Build(ctx, files)
+}
+
+func (k *countingKind) Snapshot(d engine.Detector) ([]byte, error) {
+	return k.Kind.(engine.Snapshotter).Snapshot(d)
+}
+
+func (k *countingKind) Restore(data []byte) (engine.Detector, error) {
+	k.restores++
+	return k.Kind.(engine.Snapshotter).Restore(data)
+}
+
+func TestRuleSnapshot(t *testing.T) {
+	rules := t.TempDir()
+	copyFile(t, filepath.Join(fixtureRules, "marker.yar"), filepath.Join(rules, "marker.yar"))
+	write(t, filepath.Join(rules, "warn.yar"), "import \"pe\"\nrule W { condition: pe.is_signed }\n")
+	snap := filepath.Join(t.TempDir(), "state", "rules.snapshot")
+	sample := write(t, filepath.Join(t.TempDir(), "s"), marker)
+
+	open := func() (*engine.Engine, *countingKind) {
+		k := &countingKind{Kind: yara.Kind()}
+		e, err := engine.New(context.Background(), engine.WithKind(k), engine.WithRules(engine.DirSource(rules)), engine.WithRuleSnapshot(snap))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.ScanFile(context.Background(), sample)
+		if err != nil || !slices.Equal(virusNames(res.Findings), []string{markerVirus}) {
+			t.Fatalf("scan: %+v, %v", res, err)
+		}
+		return e, k
+	}
+	e1, k1 := open()
+	if k1.builds != 1 || k1.restores != 0 {
+		t.Fatalf("first engine: %d builds, %d restores", k1.builds, k1.restores)
+	}
+	e2, k2 := open()
+	if k2.builds != 0 || k2.restores != 1 {
+		t.Fatalf("second engine: %d builds, %d restores", k2.builds, k2.restores)
+	}
+	if e1.RuleSet().Version() != e2.RuleSet().Version() || len(e2.Problems()) != 1 || e2.Problems()[0].Severity != engine.SeverityWarning ||
+		!slices.Equal(e1.Problems(), e2.Problems()) {
+		t.Fatalf("restored problems %v, want %v", e2.Problems(), e1.Problems())
+	}
+
+	// Changed rules: a new build, and the snapshot follows.
+	write(t, filepath.Join(rules, "more.yar"), "rule More { condition: false }")
+	if _, k := open(); k.builds != 1 {
+		t.Fatalf("after a rule change: %d builds", k.builds)
+	}
+	if _, k := open(); k.builds != 0 {
+		t.Fatalf("snapshot not refreshed: %d builds", k.builds)
+	}
+
+	// A corrupt snapshot is ignored, not loaded.
+	data, _ := os.ReadFile(snap)
+	data[len(data)-10] ^= 0xff
+	os.WriteFile(snap, data, 0o600)
+	if _, k := open(); k.builds != 1 || k.restores != 0 {
+		t.Fatalf("corrupt snapshot: %d builds, %d restores", k.builds, k.restores)
+	}
+	if fi, err := os.Stat(snap); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("snapshot file: %v %v", fi, err)
+	}
+}

@@ -29,6 +29,7 @@ type config struct {
 	allow        *Allowlist
 	now          func() time.Time
 	racyWindow   time.Duration
+	snapshot     string
 }
 
 func defaultConfig() config {
@@ -128,3 +129,12 @@ func WithRacyWindow(d time.Duration) Option {
 		}
 	}
 }
+
+// WithRuleSnapshot keeps the compiled form of the detectors (for kinds that
+// implement Snapshotter, i.e. YARA) in the file at path. A later engine whose
+// rule files have the same version restores them from it instead of
+// validating and compiling again, which is most of the start-up time of a
+// short scan; problems found by the original build are restored with them.
+// The file is trusted like the rules themselves: keep it in a private
+// directory.
+func WithRuleSnapshot(path string) Option { return func(c *config) { c.snapshot = path } }

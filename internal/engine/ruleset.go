@@ -77,22 +77,24 @@ type sourceFile struct {
 }
 
 // loadRuleSet reads every source, hands each file to the first kind that
-// accepts it, and builds the detectors. Unreadable files and sources become
-// problems; an error is returned only when a kind cannot build at all or ctx
-// ends.
-func loadRuleSet(ctx context.Context, kinds []Kind, static []Detector, sources []Source) (*RuleSet, error) {
+// accepts it, and builds the detectors, restoring them from cfg's snapshot
+// file when it was written for the same rule-set version. Unreadable files and
+// sources become problems; an error is returned only when a kind cannot build
+// at all or ctx ends.
+func loadRuleSet(ctx context.Context, cfg *config) (*RuleSet, error) {
+	kinds := cfg.kinds
 	var problems []Problem
 	perKind := make([][]RuleFile, len(kinds))
-	fp := fingerprint(kinds, sources)
+	fp := fingerprint(kinds, cfg.sources)
 	h := sha256.New()
-	for _, d := range static {
+	for _, d := range cfg.detectors {
 		fmt.Fprintf(h, "detector %q %q\n", d.Name(), d.Version())
 	}
 	for _, k := range kinds {
 		fmt.Fprintf(h, "kind %q %q\n", k.Name(), k.Version())
 	}
 	files := 0
-	for _, src := range sources {
+	for _, src := range cfg.sources {
 		found, ps := readSource(src, kinds)
 		problems = append(problems, ps...)
 		if len(found) == 0 && len(ps) == 0 {
@@ -108,9 +110,24 @@ func loadRuleSet(ctx context.Context, kinds []Kind, static []Detector, sources [
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rs := &RuleSet{fingerprint: fp, files: files}
-	rs.detectors = append(rs.detectors, static...)
+	rs := &RuleSet{fingerprint: fp, files: files, version: hex.EncodeToString(h.Sum(nil))[:32]}
+	rs.detectors = append(rs.detectors, cfg.detectors...)
+
+	snap := readSnapshot(cfg.snapshot, rs.version, cfg.logger)
+	fresh := &snapshot{Version: rs.version}
+	restoredAll := snap != nil
 	for i, k := range kinds {
+		if d, ps, ok := snap.restore(k, cfg.logger); ok {
+			problems = append(problems, ps...)
+			if d != nil {
+				rs.detectors = append(rs.detectors, d)
+			}
+			fresh.Kinds = append(fresh.Kinds, *snap.kind(k))
+			continue
+		}
+		if _, ok := k.(Snapshotter); ok {
+			restoredAll = false
+		}
 		d, ps, err := k.Build(ctx, perKind[i])
 		problems = append(problems, ps...)
 		if err != nil {
@@ -119,9 +136,14 @@ func loadRuleSet(ctx context.Context, kinds []Kind, static []Detector, sources [
 		if d != nil {
 			rs.detectors = append(rs.detectors, d)
 		}
+		fresh.add(k, d, ps, cfg.logger)
+	}
+	if cfg.snapshot != "" && !restoredAll {
+		if err := fresh.write(cfg.snapshot); err != nil {
+			cfg.logger.Warn("cannot save compiled rules", "path", cfg.snapshot, "error", err)
+		}
 	}
 	rs.problems = problems
-	rs.version = hex.EncodeToString(h.Sum(nil))[:32]
 	return rs, nil
 }
 

@@ -84,7 +84,9 @@ func (e *Engine) oversizeSkip(size int64, total Need) bool {
 	return size > e.cfg.maxSize && !(e.cfg.hashOversize && total.Hashes != 0)
 }
 
-func (e *Engine) scanLocal(ctx context.Context, rs *RuleSet, info FileInfo) *Result {
+// quickJudge settles what needs no I/O: skips, cache hits, files no detector
+// wants anything from. It returns nil when the file must be read.
+func (e *Engine) quickJudge(rs *RuleSet, info FileInfo) *Result {
 	res := &Result{Info: info}
 	if res.Skipped = e.precheck(&info); res.Skipped != NotSkipped {
 		return res
@@ -92,7 +94,7 @@ func (e *Engine) scanLocal(ctx context.Context, rs *RuleSet, info FileInfo) *Res
 	if e.cacheLookup(rs, res) {
 		return res
 	}
-	needs, total := rs.needs(&info)
+	_, total := rs.needs(&info)
 	if total.IsZero() {
 		e.cacheStore(rs, res)
 		return res
@@ -101,6 +103,20 @@ func (e *Engine) scanLocal(ctx context.Context, rs *RuleSet, info FileInfo) *Res
 		res.Skipped = SkipTooLarge
 		return res
 	}
+	return nil
+}
+
+func (e *Engine) scanLocal(ctx context.Context, rs *RuleSet, info FileInfo) *Result {
+	if res := e.quickJudge(rs, info); res != nil {
+		return res
+	}
+	return e.readAndJudge(ctx, rs, info)
+}
+
+// readAndJudge opens and reads the file for the detectors.
+func (e *Engine) readAndJudge(ctx context.Context, rs *RuleSet, info FileInfo) *Result {
+	res := &Result{Info: info}
+	needs, total := rs.needs(&info)
 	if err := e.acquire(ctx); err != nil {
 		res.Err = err
 		return res
@@ -176,22 +192,11 @@ func (e *Engine) scanLocal(ctx context.Context, rs *RuleSet, info FileInfo) *Res
 }
 
 func (e *Engine) scanStream(ctx context.Context, rs *RuleSet, info FileInfo, r io.Reader) *Result {
+	if res := e.quickJudge(rs, info); res != nil {
+		return res
+	}
 	res := &Result{Info: info}
-	if res.Skipped = e.precheck(&info); res.Skipped != NotSkipped {
-		return res
-	}
-	if e.cacheLookup(rs, res) {
-		return res
-	}
 	needs, total := rs.needs(&info)
-	if total.IsZero() {
-		e.cacheStore(rs, res)
-		return res
-	}
-	if e.oversizeSkip(info.Size, total) {
-		res.Skipped = SkipTooLarge
-		return res
-	}
 	if err := e.acquire(ctx); err != nil {
 		res.Err = err
 		return res

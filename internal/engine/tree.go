@@ -114,18 +114,23 @@ func (e *Engine) ScanTree(ctx context.Context, roots []string, report func(*Resu
 			switch {
 			case ent.Err != nil:
 				res = &Result{Info: FileInfo{Path: ent.Path}, Err: ent.Err}
-			case !ent.Info.Mode().IsRegular():
-				res = &Result{Info: InfoFromFileInfo(ent.Path, ent.Info), Skipped: SkipNotRegular}
+			case ent.Stat == nil: // not a regular file
+				res = &Result{Info: FileInfo{Path: ent.Path, Mode: ent.Type}, Skipped: SkipNotRegular}
 			default:
-				info := InfoFromFileInfo(ent.Path, ent.Info)
+				info := statInfo(ent.Path, ent.Stat)
 				if tc.discovered != nil {
 					tc.discovered(info)
 				}
-				select {
-				case jobs <- info:
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
+				// Cache hits and skips are settled here, without a hop
+				// through the workers: on an unchanged tree that is the
+				// whole scan.
+				if res = e.quickJudge(rs, info); res == nil {
+					select {
+					case jobs <- info:
+						return nil
+					case <-ctx.Done():
+						return ctx.Err()
+					}
 				}
 			}
 			select {
@@ -146,7 +151,7 @@ func (e *Engine) ScanTree(ctx context.Context, roots []string, report func(*Resu
 				if ctx.Err() != nil {
 					continue // cancelled: drain, do not report every queued file as failed
 				}
-				res := e.scanLocal(ctx, rs, info)
+				res := e.readAndJudge(ctx, rs, info)
 				select {
 				case results <- res:
 				case <-ctx.Done():

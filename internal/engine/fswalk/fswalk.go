@@ -7,14 +7,12 @@ package fswalk
 
 import (
 	"context"
-	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,7 +21,12 @@ import (
 // read (Err set).
 type Entry struct {
 	Path string
-	Info fs.FileInfo // from lstat; nil when Err is set
+	// Type is the file type (fs.ModeSymlink, fs.ModeNamedPipe …; 0 for a
+	// regular file), as the directory entry told.
+	Type fs.FileMode
+	// Stat is the lstat of a regular file, made relative to the open
+	// directory. Other types are not stat'ed: a scanner skips them anyway.
+	Stat *unix.Stat_t
 	Err  error
 }
 
@@ -113,20 +116,23 @@ func Walk(ctx context.Context, roots []string, fn func(Entry) error, opts ...Opt
 	w := &walker{cfg: cfg, fn: fn, visited: map[devIno]bool{}, rootDev: map[uint64]bool{}}
 	w.cond = sync.NewCond(&w.mu)
 	for _, root := range roots {
-		fi, err := os.Lstat(root)
-		if err != nil {
-			if err := fn(Entry{Path: root, Err: err}); err != nil {
+		var st unix.Stat_t
+		if err := unix.Lstat(root, &st); err != nil {
+			if err := fn(Entry{Path: root, Err: &fs.PathError{Op: "lstat", Path: root, Err: err}}); err != nil {
 				return err
 			}
 			continue
 		}
-		if !fi.IsDir() {
-			if err := fn(Entry{Path: root, Info: fi}); err != nil {
+		if typ := modeType(st.Mode); typ != fs.ModeDir {
+			ent := Entry{Path: root, Type: typ}
+			if typ == 0 {
+				ent.Stat = &st
+			}
+			if err := fn(ent); err != nil {
 				return err
 			}
 			continue
 		}
-		st := fi.Sys().(*syscall.Stat_t)
 		w.rootDev[st.Dev] = true
 		// A root is read even when it is itself on a pseudo file system: the
 		// caller asked for it explicitly.
@@ -233,25 +239,27 @@ func (w *walker) readDir(job dirJob) ([]dirJob, error) {
 		ents, err := f.ReadDir(512)
 		for _, d := range ents {
 			p := filepath.Join(job.path, d.Name())
-			if d.IsDir() {
+			typ := d.Type()
+			if typ == fs.ModeDir {
 				subdirs = append(subdirs, dirJob{path: p, dev: st.Dev})
 				continue
 			}
-			fi, err := os.Lstat(p)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue // deleted since the directory was read
+			ent := Entry{Path: p, Type: typ}
+			if typ == 0 { // regular: stat it relative to the directory, no path walk
+				var fst unix.Stat_t
+				if err := unix.Fstatat(fd, d.Name(), &fst, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+					if err == unix.ENOENT {
+						continue // deleted since the directory was read
+					}
+					ent.Err = &fs.PathError{Op: "lstat", Path: p, Err: err}
+				} else if ent.Type = modeType(fst.Mode); ent.Type == fs.ModeDir {
+					subdirs = append(subdirs, dirJob{path: p, dev: st.Dev}) // replaced by a directory
+					continue
+				} else if ent.Type == 0 {
+					ent.Stat = &fst
 				}
-				if err := w.fn(Entry{Path: p, Err: err}); err != nil {
-					return nil, err
-				}
-				continue
 			}
-			if fi.IsDir() { // the entry type was unknown (DT_UNKNOWN) or it changed
-				subdirs = append(subdirs, dirJob{path: p, dev: st.Dev})
-				continue
-			}
-			if err := w.fn(Entry{Path: p, Info: fi}); err != nil {
+			if err := w.fn(ent); err != nil {
 				return nil, err
 			}
 		}
@@ -262,4 +270,25 @@ func (w *walker) readDir(job dirJob) ([]dirJob, error) {
 			return subdirs, w.fn(Entry{Path: job.path, Err: err})
 		}
 	}
+}
+
+// modeType maps the S_IFMT bits to the fs.FileMode type bits.
+func modeType(m uint32) fs.FileMode {
+	switch m & unix.S_IFMT {
+	case unix.S_IFREG:
+		return 0
+	case unix.S_IFDIR:
+		return fs.ModeDir
+	case unix.S_IFLNK:
+		return fs.ModeSymlink
+	case unix.S_IFIFO:
+		return fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		return fs.ModeSocket
+	case unix.S_IFCHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		return fs.ModeDevice
+	}
+	return fs.ModeIrregular
 }

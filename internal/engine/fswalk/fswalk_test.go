@@ -71,14 +71,27 @@ func TestWalk(t *testing.T) {
 	}
 }
 
-func TestWalkEntriesAreLstat(t *testing.T) {
+func TestWalkEntryTypes(t *testing.T) {
 	root := t.TempDir()
 	mkfile(t, filepath.Join(root, "f"))
 	os.Symlink("f", filepath.Join(root, "l"))
+	unix.Mkfifo(filepath.Join(root, "p"), 0o644)
 	err := Walk(context.Background(), []string{root}, func(e Entry) error {
-		isLink := e.Info.Mode()&os.ModeSymlink != 0
-		if isLink != strings.HasSuffix(e.Path, "/l") {
-			t.Errorf("%s: mode %v", e.Path, e.Info.Mode())
+		switch filepath.Base(e.Path) {
+		case "f":
+			if e.Type != 0 || e.Stat == nil || e.Stat.Size != 1 {
+				t.Errorf("%s: type %v stat %+v", e.Path, e.Type, e.Stat)
+			}
+		case "l":
+			if e.Type != os.ModeSymlink || e.Stat != nil {
+				t.Errorf("%s: type %v stat %+v", e.Path, e.Type, e.Stat)
+			}
+		case "p":
+			if e.Type != os.ModeNamedPipe || e.Stat != nil {
+				t.Errorf("%s: type %v stat %+v", e.Path, e.Type, e.Stat)
+			}
+		default:
+			t.Errorf("unexpected %s", e.Path)
 		}
 		return nil
 	})

@@ -20,7 +20,7 @@ const BuiltinName = "builtin"
 
 // Builtin returns vigil's embedded rule pack.
 func Builtin() (engine.Source, error) {
-	sub, err := fs.Sub(rules.FS, "pack")
+	sub, err := fs.Sub(rules.FS, rules.Dir)
 	if err != nil {
 		return engine.Source{}, fmt.Errorf("built-in rule pack: %w", err)
 	}

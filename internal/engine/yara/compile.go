@@ -240,8 +240,11 @@ func digest(files []engine.RuleFile) string {
 		sum := sha256.Sum256(f.Data)
 		fmt.Fprintf(h, "%q %x\n", f.Name, sum)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	return hex.EncodeToString(h.Sum(nil))[:digestLen]
 }
+
+// digestLen is the length of the rules digest in a detector's version.
+const digestLen = 16
 
 // templates turns every rule's metadata into the finding it produces.
 func templates(rules *libyara.Rules) (map[ruleKey]*engine.Finding, error) {

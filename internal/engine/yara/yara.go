@@ -17,7 +17,9 @@
 package yara
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"path"
 	"slices"
 	"strings"
@@ -214,3 +216,52 @@ func describeScanError(err error, timeout time.Duration) error {
 	}
 	return err
 }
+
+// Snapshot saves a detector's compiled rules (engine.WithRuleSnapshot):
+// a flags byte, the 16-character rules digest, then libyara's compiled form.
+func (k *kind) Snapshot(d engine.Detector) ([]byte, error) {
+	det, ok := d.(*detector)
+	if !ok {
+		return nil, fmt.Errorf("not a YARA detector: %T", d)
+	}
+	digest := strings.TrimPrefix(det.version, version+"/")
+	if len(digest) != digestLen {
+		return nil, fmt.Errorf("unexpected detector version %q", det.version)
+	}
+	var buf bytes.Buffer
+	var flags byte
+	if det.externals {
+		flags |= snapshotExternals
+	}
+	buf.WriteByte(flags)
+	buf.WriteString(digest)
+	if err := det.rules.Write(&buf); err != nil {
+		return nil, fmt.Errorf("save compiled rules: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Restore loads what Snapshot saved.
+func (k *kind) Restore(data []byte) (engine.Detector, error) {
+	if len(data) < 1+digestLen {
+		return nil, fmt.Errorf("compiled rules snapshot too short")
+	}
+	flags, digest := data[0], string(data[1:1+digestLen])
+	rules, err := libyara.ReadRules(bytes.NewReader(data[1+digestLen:]))
+	if err != nil {
+		return nil, fmt.Errorf("load compiled rules: %w", err)
+	}
+	t, err := templates(rules)
+	if err != nil {
+		return nil, err
+	}
+	return &detector{
+		rules:     rules,
+		templates: t,
+		externals: flags&snapshotExternals != 0,
+		fast:      k.fast,
+		version:   version + "/" + digest,
+	}, nil
+}
+
+const snapshotExternals = 1 << 0
