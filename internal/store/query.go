@@ -18,9 +18,10 @@ type Page[T any] struct {
 }
 
 // TextFilter matches a text column against several values, OR'ed. Exact
-// selects equality; otherwise a value matches as a case-insensitive substring
-// (ASCII letters fold), with '%', '_' and '\' taken literally. An empty
-// filter (no values) matches everything.
+// selects equality; otherwise a value matches as a substring, with ASCII
+// letters compared case-insensitively (and all other characters, '%', '_'
+// and '\' included, literally) on every backend. An empty filter (no values)
+// matches everything.
 type TextFilter struct {
 	Values []string
 	Exact  bool
@@ -106,8 +107,11 @@ type RiskProcessEventQuery struct {
 
 // Validate checks q; the backends call it before building SQL.
 func (q RiskProcessEventQuery) Validate() error {
-	for name, f := range map[string]TextFilter{"HostIDs": q.HostIDs, "IPOrName": q.IPOrName, "VirusNames": q.VirusNames, "FilePaths": q.FilePaths} {
-		if err := f.validate(name); err != nil {
+	for _, f := range []struct {
+		name string
+		f    TextFilter
+	}{{"HostIDs", q.HostIDs}, {"IPOrName", q.IPOrName}, {"VirusNames", q.VirusNames}, {"FilePaths", q.FilePaths}} {
+		if err := f.f.validate(f.name); err != nil {
 			return err
 		}
 	}
@@ -144,10 +148,11 @@ type HostQuery struct {
 
 // Validate checks q.
 func (q HostQuery) Validate() error {
-	for name, f := range map[string]TextFilter{"UUIDs": q.UUIDs, "IPOrName": q.IPOrName} {
-		if err := f.validate(name); err != nil {
-			return err
-		}
+	if err := q.UUIDs.validate("UUIDs"); err != nil {
+		return err
+	}
+	if err := q.IPOrName.validate("IPOrName"); err != nil {
+		return err
 	}
 	if len(q.QUUIDs) > MaxFilterValues || len(q.InstanceIDs) > MaxFilterValues {
 		return fmt.Errorf("%w: a host filter has more than %d values", ErrInvalid, MaxFilterValues)

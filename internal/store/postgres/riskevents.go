@@ -173,12 +173,14 @@ func mapRiskIDs(res pgx.Rows, keys []riskKey, ids []int64) error {
 
 var riskSelect = cols.Names(cols.RiskProcessEventRead, "e.") + ", " + cols.Names(cols.HostRead, "h.") + ", t.name, " + cols.Names(cols.Threat, "t.")
 
-func scanRisk(row pgx.Row) (store.RiskProcessEvent, error) {
+// scanRisk scans a row of riskSelect (and then into extra).
+func scanRisk(row pgx.Row, extra ...any) (store.RiskProcessEvent, error) {
 	var e store.RiskProcessEvent
 	dests := cols.Dests(cols.RiskProcessEventRead, codec, &e)
 	dests = append(dests, cols.Dests(cols.HostRead, codec, &e.Host)...)
 	dests = append(dests, &e.Threat.Name)
 	dests = append(dests, cols.Dests(cols.Threat, codec, &e.Threat)...)
+	dests = append(dests, extra...)
 	if err := row.Scan(dests...); err != nil {
 		return store.RiskProcessEvent{}, err
 	}
@@ -214,6 +216,7 @@ func (s *Store) QueryRiskProcessEvents(ctx context.Context, accountID int64, q s
 		// shares until a time, path or pid condition makes countsOK false.
 		w := &where{}
 		w.add("account_id = %s", accountID)
+		var byHost, byThreat bool
 		if q.HostIDs.Set() || q.IPOrName.Set() {
 			hw := hostWhere(accountID, store.HostQuery{UUIDs: q.HostIDs, IPOrName: q.IPOrName})
 			rows, _ := tx.Query(ctx, "SELECT id FROM hosts"+hw.String(), hw.args...)
@@ -221,7 +224,16 @@ func (s *Store) QueryRiskProcessEvents(ctx context.Context, accountID int64, q s
 			if err != nil || len(ids) == 0 {
 				return err
 			}
-			w.add("host_id = ANY(%s)", ids)
+			// A filter every host matches ("10.") filters nothing: drop it
+			// rather than drive the query by a set holding every event.
+			var all int
+			if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM hosts WHERE account_id = $1", accountID).Scan(&all); err != nil {
+				return err
+			}
+			if len(ids) < all {
+				w.add("host_id = ANY(%s)", ids)
+				byHost = true
+			}
 		}
 		if q.VirusNames.Set() {
 			tw := &where{}
@@ -232,6 +244,7 @@ func (s *Store) QueryRiskProcessEvents(ctx context.Context, accountID int64, q s
 				return err
 			}
 			w.add("threat_id = ANY(%s)", ids)
+			byThreat = true
 		}
 		if len(q.HandleStatuses) > 0 {
 			st := make([]int32, len(q.HandleStatuses))
@@ -245,7 +258,7 @@ func (s *Store) QueryRiskProcessEvents(ctx context.Context, accountID int64, q s
 			w.add("pid = ANY(%s)", q.ProcessIDs)
 		}
 		if q.FilePaths.Set() {
-			text(w, q.FilePaths, "exe_path")
+			textFolded(w, q.FilePaths, []string{"exe_path"}, []string{"exe_path_fold"})
 		}
 		if !q.StartFrom.IsZero() {
 			w.add("process_start_time >= %s", store.UTC(q.StartFrom))
@@ -263,12 +276,45 @@ func (s *Store) QueryRiskProcessEvents(ctx context.Context, accountID int64, q s
 			dir = " DESC"
 		}
 		orderBy := " ORDER BY %[1]s" + order + dir + ", %[1]sid" + dir
-		rows, _ := tx.Query(ctx, "SELECT "+riskSelect+" FROM (SELECT id FROM risk_process_events"+
-			w.String()+fmt.Sprintf(orderBy, "")+limitOffset(q.Limit, q.Offset)+`) k
+		// With a host or threat set, gather the matching ids (the planner
+		// picks the index for the filters alone) and sort them; reading an
+		// order index and fetching rows to test them — which the planner
+		// likes when a LIMIT is small — reads far more than it expects,
+		// from disk when the cache is cold. Only a set holding a good share
+		// of all events is better read in order.
+		gather := byHost || byThreat
+		if gather && countsOK && q.Limit > 0 {
+			est, err := sumCounts(ctx, tx, w)
+			if err != nil {
+				return err
+			}
+			if est > walkMin {
+				all, err := sumCounts(ctx, tx, &where{conds: []string{"account_id = $1"}, args: []any{accountID}})
+				if err != nil {
+					return err
+				}
+				gather = float64(est) < walkShare*float64(all)
+			}
+		}
+		// The page's ids, and with them (gathering, when the counts table
+		// cannot answer) the total: the gathered set is counted where it
+		// lies instead of scanning the index a second time.
+		ids := "SELECT id, -1 AS total FROM risk_process_events" + w.String() + fmt.Sprintf(orderBy, "") + limitOffset(q.Limit, q.Offset)
+		with := ""
+		if gather {
+			with = "WITH m AS MATERIALIZED (SELECT id, " + order + " FROM risk_process_events" + w.String() + ") "
+			total := "-1"
+			if !countsOK {
+				total = "(SELECT COUNT(*) FROM m)"
+			}
+			ids = "SELECT id, " + total + " AS total FROM m" + fmt.Sprintf(orderBy, "") + limitOffset(q.Limit, q.Offset)
+		}
+		rows, _ := tx.Query(ctx, with+"SELECT "+riskSelect+", k.total FROM ("+ids+`) k
 			JOIN risk_process_events e ON e.id = k.id
 			JOIN hosts h ON h.id = e.host_id JOIN threats t ON t.id = e.threat_id`+fmt.Sprintf(orderBy, "e."), w.args...)
+		total := int64(-1)
 		var err error
-		page.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.RiskProcessEvent, error) { return scanRisk(r) })
+		page.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.RiskProcessEvent, error) { return scanRisk(r, &total) })
 		if err != nil {
 			return err
 		}
@@ -276,8 +322,13 @@ func (s *Store) QueryRiskProcessEvents(ctx context.Context, accountID int64, q s
 		if page.Total, ok = prep.KnownTotal(len(page.Items), q.Limit, q.Offset); ok {
 			return nil
 		}
+		if total >= 0 {
+			page.Total = total
+			return nil
+		}
 		if countsOK {
-			return tx.QueryRow(ctx, "SELECT COALESCE(SUM(n), 0) FROM risk_process_event_counts"+w.String(), w.args...).Scan(&page.Total)
+			page.Total, err = sumCounts(ctx, tx, w)
+			return err
 		}
 		return tx.QueryRow(ctx, "SELECT COUNT(*) FROM risk_process_events"+w.String(), w.args...).Scan(&page.Total)
 	})
@@ -285,4 +336,21 @@ func (s *Store) QueryRiskProcessEvents(ctx context.Context, accountID int64, q s
 		return store.Page[store.RiskProcessEvent]{}, fmt.Errorf("postgres: querying risk process events: %w", err)
 	}
 	return page, nil
+}
+
+// walkMin and walkShare decide when a host or threat set is broad enough
+// that reading the order index beats gathering and sorting: more than walkMin
+// events and at least walkShare of the account's (so a page needs to read
+// about 1/walkShare rows per row it shows).
+const (
+	walkMin   = 20_000
+	walkShare = 0.05
+)
+
+// sumCounts sums risk_process_event_counts under w (whose conditions must
+// only name the columns it shares with risk_process_events).
+func sumCounts(ctx context.Context, tx pgx.Tx, w *where) (int64, error) {
+	var n int64
+	err := tx.QueryRow(ctx, "SELECT COALESCE(SUM(n), 0) FROM risk_process_event_counts"+w.String(), w.args...).Scan(&n)
+	return n, err
 }

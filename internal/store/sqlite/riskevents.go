@@ -64,12 +64,14 @@ func (s *Store) InsertRiskProcessEvents(ctx context.Context, accountID int64, ev
 // threat (t); scanRisk reads it.
 var riskSelect = cols.Names(cols.RiskProcessEventRead, "e.") + ", " + cols.Names(cols.HostRead, "h.") + ", t.name, " + cols.Names(cols.Threat, "t.")
 
-func scanRisk(row interface{ Scan(...any) error }) (store.RiskProcessEvent, error) {
+// scanRisk scans a row of riskSelect (and then into extra).
+func scanRisk(row interface{ Scan(...any) error }, extra ...any) (store.RiskProcessEvent, error) {
 	var e store.RiskProcessEvent
 	dests := cols.Dests(cols.RiskProcessEventRead, codec, &e)
 	dests = append(dests, cols.Dests(cols.HostRead, codec, &e.Host)...)
 	dests = append(dests, &e.Threat.Name)
 	dests = append(dests, cols.Dests(cols.Threat, codec, &e.Threat)...)
+	dests = append(dests, extra...)
 	if err := row.Scan(dests...); err != nil {
 		return store.RiskProcessEvent{}, err
 	}
@@ -88,6 +90,167 @@ func (s *Store) GetRiskProcessEvent(ctx context.Context, accountID, id int64) (s
 	return e, nil
 }
 
+// riskFilter is a query with its host and virus-name filters resolved to ids.
+type riskFilter struct {
+	q                  store.RiskProcessEventQuery
+	hosts, threats     []int64
+	byHost, byThreat   bool // the query filters on hosts / threats
+	countsOK           bool // only hosts, threats and statuses: the counts table answers totals
+	timeRange, byOther bool // a start-time range; a path or pid filter
+}
+
+// where renders f's conditions: the host set if hosts, the threat set if
+// threats, the statuses always, and the time range, path and pid filters if
+// rest. Without rest the conditions also apply to risk_process_event_counts.
+func (f *riskFilter) where(accountID int64, hosts, threats, rest bool) *where {
+	w := &where{}
+	w.add("account_id = ?", accountID)
+	if hosts && f.byHost {
+		in(w, "host_id", f.hosts)
+	}
+	if threats && f.byThreat {
+		in(w, "threat_id", f.threats)
+	}
+	if len(f.q.HandleStatuses) > 0 {
+		in(w, "handle_status", f.q.HandleStatuses)
+	}
+	if !rest {
+		return w
+	}
+	if len(f.q.ProcessIDs) > 0 {
+		in(w, "pid", f.q.ProcessIDs)
+	}
+	if f.q.FilePaths.Set() {
+		text(w, f.q.FilePaths, "exe_path")
+	}
+	if !f.q.StartFrom.IsZero() {
+		w.add("process_start_time >= ?", micros(f.q.StartFrom))
+	}
+	if !f.q.StartTo.IsZero() {
+		w.add("process_start_time <= ?", micros(f.q.StartTo))
+	}
+	return w
+}
+
+// resolveRisk resolves host and virus-name filters; ok is false when one
+// matches nothing (so no event can match).
+func resolveRisk(ctx context.Context, tx *sql.Tx, accountID int64, q store.RiskProcessEventQuery) (f riskFilter, ok bool, err error) {
+	f = riskFilter{q: q}
+	if q.HostIDs.Set() || q.IPOrName.Set() {
+		hw := hostWhere(accountID, store.HostQuery{UUIDs: q.HostIDs, IPOrName: q.IPOrName})
+		f.byHost = true
+		if f.hosts, err = queryInt64s(ctx, tx, "SELECT id FROM hosts"+hw.String(), hw.args...); err != nil || len(f.hosts) == 0 {
+			return f, false, err
+		}
+		// A filter every host matches ("10.") filters nothing: drop it
+		// rather than drive the query by a set holding every event.
+		var all int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM hosts WHERE account_id = ?", accountID).Scan(&all); err != nil {
+			return f, false, err
+		}
+		if len(f.hosts) == all {
+			f.byHost, f.hosts = false, nil
+		}
+	}
+	if q.VirusNames.Set() {
+		tw := &where{}
+		text(tw, q.VirusNames, "name")
+		f.byThreat = true
+		if f.threats, err = queryInt64s(ctx, tx, "SELECT id FROM threats"+tw.String(), tw.args...); err != nil || len(f.threats) == 0 {
+			return f, false, err
+		}
+	}
+	f.timeRange = !q.StartFrom.IsZero() || !q.StartTo.IsZero()
+	f.byOther = len(q.ProcessIDs) > 0 || q.FilePaths.Set()
+	f.countsOK = !f.timeRange && !f.byOther
+	return f, true, nil
+}
+
+// riskPlan names the indexes that drive the page's id query and the COUNT.
+type riskPlan struct{ page, count string }
+
+// walkMin and walkShare decide when a host or threat set is broad enough
+// that reading the order index and skipping non-matching rows finds a page
+// sooner than gathering and sorting every match: more than walkMin events and
+// at least walkShare of the account's (so a page needs to read about
+// 1/walkShare rows per row it shows). Only when every filter is in the counts
+// table's domain, which gives both numbers.
+const (
+	walkMin   = 20_000
+	walkShare = 0.05
+)
+
+// planRisk chooses the indexes for f. SQLite's planner, left alone, prefers
+// to read an order index and skip rows whenever it avoids a sort, which on a
+// selective filter reads most of the table; the counts table gives the
+// sizes it lacks. See migrations/0001_init.sql for the indexes.
+func (s *Store) planRisk(ctx context.Context, tx *sql.Tx, accountID int64, f *riskFilter) (riskPlan, error) {
+	orderIndex := "rpe_detect"
+	if f.q.OrderBy == store.OrderByStartTime {
+		orderIndex = "rpe_start"
+	}
+	sum := func(w *where) (int64, error) {
+		var n int64
+		err := tx.QueryRowContext(ctx, "SELECT COALESCE(SUM(n), 0) FROM risk_process_event_counts"+w.String(), w.args...).Scan(&n)
+		return n, err
+	}
+	var driver string
+	var est int64
+	switch {
+	case f.byHost && f.byThreat:
+		estH, err := sum(f.where(accountID, true, false, false))
+		if err != nil {
+			return riskPlan{}, err
+		}
+		estT, err := sum(f.where(accountID, false, true, false))
+		if err != nil {
+			return riskPlan{}, err
+		}
+		driver, est = "rpe_host", estH
+		if estT < estH {
+			driver, est = "rpe_threat", estT
+		}
+	case f.byHost:
+		driver = "rpe_host"
+	case f.byThreat:
+		driver = "rpe_threat"
+	case len(f.q.HandleStatuses) == 1 && !f.timeRange && f.q.OrderBy == store.OrderByDetectTime:
+		// One status, newest/oldest first: read that status's slice in order.
+		return riskPlan{page: "rpe_status_detect", count: "rpe_status"}, nil
+	case len(f.q.HandleStatuses) > 0 || f.byOther:
+		driver = "rpe_status"
+	case f.timeRange:
+		// Counting a time range needs only rpe_start; a page in detect order
+		// needs detect_time too (rpe_status, skip-scanning the statuses).
+		if f.q.OrderBy == store.OrderByStartTime {
+			return riskPlan{page: "rpe_start", count: "rpe_start"}, nil
+		}
+		return riskPlan{page: "rpe_status", count: "rpe_start"}, nil
+	default:
+		return riskPlan{page: orderIndex, count: "rpe_status"}, nil
+	}
+	plan := riskPlan{page: driver, count: driver}
+	if f.countsOK && f.q.Limit > 0 {
+		// A broad host or threat set: walking in order may win.
+		if est == 0 {
+			var err error
+			if est, err = sum(f.where(accountID, true, true, false)); err != nil {
+				return riskPlan{}, err
+			}
+		}
+		if est > walkMin {
+			total, err := sum(&where{conds: []string{"account_id = ?"}, args: []any{accountID}})
+			if err != nil {
+				return riskPlan{}, err
+			}
+			if float64(est) >= walkShare*float64(total) {
+				plan.page = orderIndex
+			}
+		}
+	}
+	return plan, nil
+}
+
 // QueryRiskProcessEvents runs the plan described in migrations/0001_init.sql:
 // resolve host and virus-name filters against their small tables, read the
 // page's ids from a covering index and join only those rows, and take the
@@ -101,43 +264,15 @@ func (s *Store) QueryRiskProcessEvents(ctx context.Context, accountID int64, q s
 		return page, nil
 	}
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		// w's conditions use only columns that risk_process_event_counts
-		// shares until a time, path or pid condition makes countsOK false.
-		w := &where{}
-		w.add("account_id = ?", accountID)
-		if q.HostIDs.Set() || q.IPOrName.Set() {
-			hw := hostWhere(accountID, store.HostQuery{UUIDs: q.HostIDs, IPOrName: q.IPOrName})
-			ids, err := queryInt64s(ctx, tx, "SELECT id FROM hosts"+hw.String(), hw.args...)
-			if err != nil || len(ids) == 0 {
-				return err
-			}
-			in(w, "host_id", ids)
+		f, ok, err := resolveRisk(ctx, tx, accountID, q)
+		if err != nil || !ok {
+			return err
 		}
-		if q.VirusNames.Set() {
-			tw := &where{}
-			text(tw, q.VirusNames, "name")
-			ids, err := queryInt64s(ctx, tx, "SELECT id FROM threats"+tw.String(), tw.args...)
-			if err != nil || len(ids) == 0 {
-				return err
-			}
-			in(w, "threat_id", ids)
+		plan, err := s.planRisk(ctx, tx, accountID, &f)
+		if err != nil {
+			return err
 		}
-		if len(q.HandleStatuses) > 0 {
-			in(w, "handle_status", q.HandleStatuses)
-		}
-		countsOK := len(q.ProcessIDs) == 0 && !q.FilePaths.Set() && q.StartFrom.IsZero() && q.StartTo.IsZero()
-		if len(q.ProcessIDs) > 0 {
-			in(w, "pid", q.ProcessIDs)
-		}
-		if q.FilePaths.Set() {
-			text(w, q.FilePaths, "exe_path")
-		}
-		if !q.StartFrom.IsZero() {
-			w.add("process_start_time >= ?", micros(q.StartFrom))
-		}
-		if !q.StartTo.IsZero() {
-			w.add("process_start_time <= ?", micros(q.StartTo))
-		}
+		w := f.where(accountID, true, true, true)
 
 		order := "detect_time"
 		if q.OrderBy == store.OrderByStartTime {
@@ -148,16 +283,26 @@ func (s *Store) QueryRiskProcessEvents(ctx context.Context, accountID int64, q s
 			dir = " DESC"
 		}
 		orderBy := " ORDER BY %[1]s" + order + dir + ", %[1]sid" + dir
-		rows, err := tx.QueryContext(ctx, "SELECT "+riskSelect+" FROM (SELECT id FROM risk_process_events"+
-			w.String()+fmt.Sprintf(orderBy, "")+limitOffset(q.Limit, q.Offset)+`) k
+		// The page's ids. Gathering a host or threat set that the counts
+		// table cannot total, the gathered set is materialized and counted
+		// where it lies instead of scanning the index a second time.
+		ids := "SELECT id, -1 AS total FROM risk_process_events INDEXED BY " + plan.page + w.String() +
+			fmt.Sprintf(orderBy, "") + limitOffset(q.Limit, q.Offset)
+		with := ""
+		if !f.countsOK && plan.page == plan.count && (plan.page == "rpe_host" || plan.page == "rpe_threat") {
+			with = "WITH m AS MATERIALIZED (SELECT id, " + order + " FROM risk_process_events INDEXED BY " + plan.page + w.String() + ") "
+			ids = "SELECT id, (SELECT COUNT(*) FROM m) AS total FROM m" + fmt.Sprintf(orderBy, "") + limitOffset(q.Limit, q.Offset)
+		}
+		rows, err := tx.QueryContext(ctx, with+"SELECT "+riskSelect+", k.total FROM ("+ids+`) k
 			JOIN risk_process_events e ON e.id = k.id
 			JOIN hosts h ON h.id = e.host_id JOIN threats t ON t.id = e.threat_id`+fmt.Sprintf(orderBy, "e."), w.args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
+		total := int64(-1)
 		for rows.Next() {
-			e, err := scanRisk(rows)
+			e, err := scanRisk(rows, &total)
 			if err != nil {
 				return err
 			}
@@ -166,14 +311,19 @@ func (s *Store) QueryRiskProcessEvents(ctx context.Context, accountID int64, q s
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		var ok bool
-		if page.Total, ok = prep.KnownTotal(len(page.Items), q.Limit, q.Offset); ok {
+		var known bool
+		if page.Total, known = prep.KnownTotal(len(page.Items), q.Limit, q.Offset); known {
 			return nil
 		}
-		if countsOK {
-			return tx.QueryRowContext(ctx, "SELECT COALESCE(SUM(n), 0) FROM risk_process_event_counts"+w.String(), w.args...).Scan(&page.Total)
+		if total >= 0 {
+			page.Total = total
+			return nil
 		}
-		return tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM risk_process_events"+w.String(), w.args...).Scan(&page.Total)
+		if f.countsOK {
+			cw := f.where(accountID, true, true, false)
+			return tx.QueryRowContext(ctx, "SELECT COALESCE(SUM(n), 0) FROM risk_process_event_counts"+cw.String(), cw.args...).Scan(&page.Total)
+		}
+		return tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM risk_process_events INDEXED BY "+plan.count+w.String(), w.args...).Scan(&page.Total)
 	})
 	if err != nil {
 		return store.Page[store.RiskProcessEvent]{}, fmt.Errorf("sqlite: querying risk process events: %w", err)

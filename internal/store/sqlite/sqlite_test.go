@@ -116,7 +116,7 @@ func TestOpenErrors(t *testing.T) {
 
 // BenchmarkQueryRiskProcessEvents runs the storetest benchmark on a 1M-event
 // database cached in $VIGIL_BENCH_DIR (default: <tmp>/vigil-bench-sqlite),
-// seeded on the first run:
+// seeded on the first run (delete it after a schema change):
 //
 //	go test -run '^$' -bench QueryRiskProcessEvents -benchtime 3000x ./internal/store/sqlite/
 func BenchmarkQueryRiskProcessEvents(b *testing.B) {

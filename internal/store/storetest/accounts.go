@@ -217,6 +217,7 @@ func testHosts(t *testing.T, s store.Store) {
 			{UUID: "u-a", QUUID: "qa", Name: "alpha_1", PrivateIP: "192.168.0.1", InstanceID: "ins-a", Online: true},
 			{UUID: "u-b", QUUID: "qb", Name: "ALPHA-2", PrivateIP: "192.168.0.2", PublicIP: "8.8.8.8", InstanceID: "ins-b"},
 			{UUID: "u-c", QUUID: "qc", Name: "gamma%", PrivateIP: "172.16.0.3", InstanceID: "ins-c", Online: true},
+			{UUID: "u-d", QUUID: "qd", Name: "Ünïcode-节点", PrivateIP: "172.16.0.4", InstanceID: "ins-d"},
 		}
 		for _, h := range hosts {
 			newHost(t, s, b.ID, h)
@@ -227,22 +228,26 @@ func testHosts(t *testing.T, s store.Store) {
 			want  []string // UUIDs in order
 			total int64
 		}{
-			{"all by name", store.HostQuery{}, []string{"u-b", "u-a", "u-c"}, 3},
+			{"all by name", store.HostQuery{}, []string{"u-b", "u-a", "u-c", "u-d"}, 4},
 			{"substring folds case", store.HostQuery{IPOrName: store.TextFilter{Values: []string{"alpha"}}}, []string{"u-b", "u-a"}, 2},
 			{"underscore is literal", store.HostQuery{IPOrName: store.TextFilter{Values: []string{"a_1"}}}, []string{"u-a"}, 1},
 			{"percent is literal", store.HostQuery{IPOrName: store.TextFilter{Values: []string{"a%"}}}, []string{"u-c"}, 1},
 			{"ip substring", store.HostQuery{IPOrName: store.TextFilter{Values: []string{"192.168."}}}, []string{"u-b", "u-a"}, 2},
 			{"public ip exact", store.HostQuery{IPOrName: store.TextFilter{Values: []string{"8.8.8.8"}, Exact: true}}, []string{"u-b"}, 1},
+			{"non-ASCII matches exactly", store.HostQuery{IPOrName: store.TextFilter{Values: []string{"Ünï"}}}, []string{"u-d"}, 1},
+			{"only ASCII letters fold", store.HostQuery{IPOrName: store.TextFilter{Values: []string{"ünï"}}}, nil, 0},
+			{"CJK substring", store.HostQuery{IPOrName: store.TextFilter{Values: []string{"节"}}}, []string{"u-d"}, 1},
+			{"ASCII folds next to non-ASCII", store.HostQuery{IPOrName: store.TextFilter{Values: []string{"ÜNÏCODE"}}}, nil, 0},
 			{"exact is exact", store.HostQuery{IPOrName: store.TextFilter{Values: []string{"alpha"}, Exact: true}}, nil, 0},
 			{"uuid exact OR", store.HostQuery{UUIDs: store.TextFilter{Values: []string{"u-a", "u-c"}, Exact: true}}, []string{"u-a", "u-c"}, 2},
 			{"quuid", store.HostQuery{QUUIDs: []string{"qc"}}, []string{"u-c"}, 1},
 			{"instance", store.HostQuery{InstanceIDs: []string{"ins-a", "ins-b"}}, []string{"u-b", "u-a"}, 2},
 			{"online", store.HostQuery{Online: &yes}, []string{"u-a", "u-c"}, 2},
-			{"offline", store.HostQuery{Online: &no}, []string{"u-b"}, 1},
+			{"offline", store.HostQuery{Online: &no}, []string{"u-b", "u-d"}, 2},
 			{"AND of filters", store.HostQuery{IPOrName: store.TextFilter{Values: []string{"alpha"}}, Online: &yes}, []string{"u-a"}, 1},
-			{"page", store.HostQuery{Limit: 1, Offset: 1}, []string{"u-a"}, 3},
-			{"last page", store.HostQuery{Limit: 2, Offset: 2}, []string{"u-c"}, 3},
-			{"past the end", store.HostQuery{Limit: 2, Offset: 5}, nil, 3},
+			{"page", store.HostQuery{Limit: 1, Offset: 1}, []string{"u-a"}, 4},
+			{"last page", store.HostQuery{Limit: 3, Offset: 2}, []string{"u-c", "u-d"}, 4},
+			{"past the end", store.HostQuery{Limit: 2, Offset: 5}, nil, 4},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

@@ -48,30 +48,11 @@ func testTenantIsolation(t *testing.T, s store.Store) {
 		}
 	})
 
-	// Hosts.
-	_, err := s.GetHost(c, b.ID, host.UUID)
-	notFound("GetHost", err)
-	t.Run("QueryHosts", func(t *testing.T) {
-		p := must(s.QueryHosts(c, b.ID, store.HostQuery{UUIDs: store.TextFilter{Values: []string{"host-a"}, Exact: true}}))(t)
-		if len(p.Items) != 0 || p.Total != 0 {
-			t.Errorf("b finds a's host: %+v", p)
-		}
-	})
-	t.Run("UpsertHost", func(t *testing.T) {
-		// The same UUID in b is b's own host; a's is untouched.
-		hb := newHost(t, s, b.ID, store.Host{UUID: host.UUID, Name: "b-side"})
-		if hb.ID == host.ID || hb.AccountID != b.ID {
-			t.Errorf("b's upsert of a's UUID reused the row: %+v", hb)
-		}
-		if h := must(s.GetHost(c, a.ID, host.UUID))(t); h.Name != "only-a" {
-			t.Errorf("a's host renamed to %q", h.Name)
-		}
-	})
-
 	// Risk process events.
-	_, err = s.GetRiskProcessEvent(c, b.ID, riskID)
+	_, err := s.GetRiskProcessEvent(c, b.ID, riskID)
 	notFound("GetRiskProcessEvent", err)
-	_, err = s.InsertRiskProcessEvents(c, b.ID, []store.RiskProcessEvent{riskEvent("host-a-missing", 1, "/tmp/a", "Virus.A", 0, time.Hour, 0)})
+	// a's host UUID names no host of b (until b creates its own, below).
+	_, err = s.InsertRiskProcessEvents(c, b.ID, []store.RiskProcessEvent{riskEvent("host-a", 1, "/tmp/a", "Virus.A", 0, time.Hour, 0)})
 	notFound("InsertRiskProcessEvents", err)
 	t.Run("QueryRiskProcessEvents", func(t *testing.T) {
 		for _, q := range []store.RiskProcessEventQuery{
@@ -91,6 +72,28 @@ func testTenantIsolation(t *testing.T, s store.Store) {
 	// Virus events.
 	_, err = s.GetVirusEvent(c, b.ID, virusID)
 	notFound("GetVirusEvent", err)
+	_, err = s.InsertVirusEvents(c, b.ID, []store.VirusEvent{{HostUUID: "host-a", FilePath: "/tmp/a", VirusName: "Virus.A", ModifyTime: at(0)}})
+	notFound("InsertVirusEvents", err)
+
+	// Hosts.
+	_, err = s.GetHost(c, b.ID, host.UUID)
+	notFound("GetHost", err)
+	t.Run("QueryHosts", func(t *testing.T) {
+		p := must(s.QueryHosts(c, b.ID, store.HostQuery{UUIDs: store.TextFilter{Values: []string{"host-a"}, Exact: true}}))(t)
+		if len(p.Items) != 0 || p.Total != 0 {
+			t.Errorf("b finds a's host: %+v", p)
+		}
+	})
+	t.Run("UpsertHost", func(t *testing.T) {
+		// The same UUID in b is b's own host; a's is untouched.
+		hb := newHost(t, s, b.ID, store.Host{UUID: host.UUID, Name: "b-side"})
+		if hb.ID == host.ID || hb.AccountID != b.ID {
+			t.Errorf("b's upsert of a's UUID reused the row: %+v", hb)
+		}
+		if h := must(s.GetHost(c, a.ID, host.UUID))(t); h.Name != "only-a" {
+			t.Errorf("a's host renamed to %q", h.Name)
+		}
+	})
 
 	// Registries and images.
 	_, err = s.GetRegistry(c, b.ID, reg.ID)

@@ -310,6 +310,7 @@ func testRiskQuery(t *testing.T, s store.Store) {
 		{"IpOrName public IP substring", store.RiskProcessEventQuery{IPOrName: text(false, "5.6.7")}, []string{"e5", "e6"}, 0},
 		{"IpOrName exact name", store.RiskProcessEventQuery{IPOrName: text(true, "web-01")}, []string{"e1", "e2", "e7"}, 0},
 		{"IpOrName exact is case-sensitive", store.RiskProcessEventQuery{IPOrName: text(true, "WEB-01")}, nil, 0},
+		{"IpOrName matching every host", store.RiskProcessEventQuery{IPOrName: text(false, "0")}, all, 0},
 		{"IpOrName two values", store.RiskProcessEventQuery{IPOrName: text(false, "db", "192.168.")}, []string{"e4", "e3", "e5", "e6", "e8"}, 0},
 
 		{"VirusNames exact", store.RiskProcessEventQuery{VirusNames: text(true, "Linux.Miner.Xmrig")}, []string{"e1", "e6", "e7"}, 0},

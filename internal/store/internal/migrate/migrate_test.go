@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -44,7 +45,7 @@ func TestLoad(t *testing.T) {
 			for _, m := range ms {
 				got = append(got, m.Version)
 			}
-			if len(got) != len(tt.want) || got[0] != 1 || ms[0].SQL != "A" {
+			if !slices.Equal(got, tt.want) || ms[0].SQL != "A" || ms[1].Name != "0002_more.sql" {
 				t.Fatalf("Load = %v (%q), want %v", got, ms[0].SQL, tt.want)
 			}
 		})

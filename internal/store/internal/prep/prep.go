@@ -25,6 +25,18 @@ func Contains(s string) string {
 	return "%" + r.Replace(s) + "%"
 }
 
+// FoldASCII lowers ASCII letters only: the case folding substring filters
+// promise on every backend (SQLite's LIKE folds exactly these).
+func FoldASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
 // JSONList encodes a list of strings for a JSON column; nil is "[]".
 func JSONList(l []string) string {
 	if len(l) == 0 {

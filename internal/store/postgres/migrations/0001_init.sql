@@ -106,32 +106,41 @@ CREATE TABLE threats (
 -- / ModifyRiskEventsStatus. id is the EventId. One row per (host, pid, process
 -- start, rule): a repeat detection only moves detect_time forward.
 --
--- How DescribeRiskProcessEvents is answered (the store builds it in steps,
--- all in one REPEATABLE READ snapshot):
+-- How DescribeRiskProcessEvents is answered (all in one REPEATABLE READ
+-- snapshot):
 --   1. HostId / IpOrName resolve against hosts (the account's slice, small) to
---      a set of host ids; VirusName resolves against threats to a set of
---      threat ids. Substring filters on names and IPs therefore never scan
---      events, and an empty set answers "no rows" at once.
+--      a set of host ids — dropped when it holds every host; VirusName
+--      resolves against threats to a set of threat ids. Substring filters on
+--      names and IPs therefore never scan events, and an empty set answers
+--      "no rows" at once.
 --   2. The page: SELECT id … ORDER BY <time>, id LIMIT/OFFSET on events, then
---      the page's rows are joined with hosts and threats ("deferred join":
---      only the 100 rows shown are ever read from the table). The three
---      covering indexes below hold every filtered and sorted column (the
---      path and the id as INCLUDE columns), so the id query is an index-only
---      scan once autovacuum has marked the pages visible. The planner picks
---      the most selective from its statistics, with the actual values
---      (plan_cache_mode=force_custom_plan):
---        host set        -> rpe_host   (account, host, status, start, detect, threat, pid)
---        threat set      -> rpe_threat (account, threat, status, start, detect, host, pid)
---        status/time     -> rpe_status (account, status, start, detect, host, threat, pid)
---        no filter       -> rpe_start / rpe_detect, read in order, stopping after offset+limit
---      FilePath (ILIKE on exe_path) and ProcessId are checked on index
---      entries, never on table rows.
+--      only those ids are joined with their rows, hosts and threats
+--      ("deferred join"). The three covering indexes below hold every
+--      filtered and sorted column (the folded path and the id as INCLUDE
+--      columns), so the id query is an index-only scan once (auto)vacuum has
+--      marked the pages all-visible. The planner picks the index with the
+--      actual values (plan_cache_mode=force_custom_plan):
+--        host set     -> rpe_host   (account, host, status, start, detect, threat, pid)
+--        threat set   -> rpe_threat (account, threat, status, start, detect, host, pid)
+--        status/time  -> rpe_status (account, status, start, detect, host, threat, pid)
+--        no filter    -> rpe_start / rpe_detect / rpe_status_detect, read in order
+--      With a host or threat set the ids are gathered in a MATERIALIZED CTE
+--      and sorted: left alone, the planner likes to read an order index and
+--      fetch table rows to test them whenever the LIMIT is small, which on a
+--      cold cache costs seconds. Only a set holding at least 5% of the
+--      account's events (and more than 20,000), with nothing but hosts,
+--      threats and statuses filtered, is read in order.
+--      FilePath and ProcessId are checked on index entries, never on table
+--      rows. A FilePath substring compares exe_path_fold (exe_path with ASCII
+--      letters lowered, as SQLite's LIKE folds) with LIKE: ILIKE folds every
+--      letter and costs several times more per row.
 --   3. The total: a page shorter than the limit tells it. Otherwise, when the
 --      filters are only hosts, threats and statuses (the console's default
---      views), it is a SUM over risk_process_event_counts — a few rows per
+--      views), it is a SUM over risk_process_event_counts — one row per
 --      (host, threat, status), kept exact by statement triggers — instead of
---      a COUNT over up to millions of events. With a time range, FilePath or
---      ProcessId it is a COUNT over the same covering index as the page.
+--      a COUNT over up to millions of events. A gathered host or threat set
+--      is counted in the same statement as the page, from the CTE. Otherwise
+--      it is a COUNT over the same covering indexes.
 --   Orderings: StartTime/DetectTime, ASC/DESC, ties broken by id.
 CREATE TABLE risk_process_events (
     id                     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -142,6 +151,8 @@ CREATE TABLE risk_process_events (
     ppid                   BIGINT NOT NULL DEFAULT 0,
     process_start_time     TIMESTAMPTZ NOT NULL,
     exe_path               TEXT    NOT NULL DEFAULT '',
+    exe_path_fold          TEXT    NOT NULL GENERATED ALWAYS AS
+                               (translate(exe_path, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')) STORED,
     cmdline                TEXT    NOT NULL DEFAULT '',
     exe_md5                TEXT    NOT NULL DEFAULT '',
     exe_sha256             TEXT    NOT NULL DEFAULT '',
@@ -159,13 +170,14 @@ CREATE TABLE risk_process_events (
     UNIQUE (account_id, host_id, pid, process_start_time, rule_name)
 );
 CREATE INDEX rpe_host ON risk_process_events
-    (account_id, host_id, handle_status, process_start_time, detect_time, threat_id, pid) INCLUDE (exe_path, id);
+    (account_id, host_id, handle_status, process_start_time, detect_time, threat_id, pid) INCLUDE (exe_path_fold, id);
 CREATE INDEX rpe_threat ON risk_process_events
-    (account_id, threat_id, handle_status, process_start_time, detect_time, host_id, pid) INCLUDE (exe_path, id);
+    (account_id, threat_id, handle_status, process_start_time, detect_time, host_id, pid) INCLUDE (exe_path_fold, id);
 CREATE INDEX rpe_status ON risk_process_events
-    (account_id, handle_status, process_start_time, detect_time, host_id, threat_id, pid) INCLUDE (exe_path, id);
+    (account_id, handle_status, process_start_time, detect_time, host_id, threat_id, pid) INCLUDE (exe_path_fold, id);
 CREATE INDEX rpe_start ON risk_process_events (account_id, process_start_time, id);
 CREATE INDEX rpe_detect ON risk_process_events (account_id, detect_time, id);
+CREATE INDEX rpe_status_detect ON risk_process_events (account_id, handle_status, detect_time, id);
 -- Deleting a host (rare) cascades to its events.
 CREATE INDEX rpe_host_fk ON risk_process_events (host_id);
 
@@ -182,6 +194,8 @@ CREATE TABLE risk_process_event_counts (
     n             BIGINT  NOT NULL,
     PRIMARY KEY (account_id, host_id, threat_id, handle_status)
 );
+-- Per-threat sums (the primary key serves per-host ones).
+CREATE INDEX rpe_counts_threat ON risk_process_event_counts (account_id, threat_id, handle_status);
 
 CREATE FUNCTION rpe_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

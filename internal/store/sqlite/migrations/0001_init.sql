@@ -105,33 +105,40 @@ CREATE TABLE threats (
 -- / ModifyRiskEventsStatus. id is the EventId. One row per (host, pid, process
 -- start, rule): a repeat detection only moves detect_time forward.
 --
--- How DescribeRiskProcessEvents is answered (the store builds it in steps,
--- all in one read snapshot):
+-- How DescribeRiskProcessEvents is answered (all in one read snapshot):
 --   1. HostId / IpOrName resolve against hosts (the account's slice, small) to
---      a set of host ids; VirusName resolves against threats to a set of
---      threat ids. Substring filters on names and IPs therefore never scan
---      events, and an empty set answers "no rows" at once.
+--      a set of host ids — dropped when it holds every host; VirusName
+--      resolves against threats to a set of threat ids. Substring filters on
+--      names and IPs therefore never scan events, and an empty set answers
+--      "no rows" at once.
 --   2. The page: SELECT id … ORDER BY <time>, id LIMIT/OFFSET on events, then
---      the page's rows are joined with hosts and threats ("deferred join":
---      only the 100 rows shown are ever read from the table). The three
---      covering indexes below hold every filtered and sorted column, so the
---      id query reads no table rows at all; the planner (fed by ANALYZE
---      statistics, which the store refreshes as data grows) picks the most
---      selective:
---        host set        -> rpe_host   (account, host, status, start, detect, threat, pid, path)
---        threat set      -> rpe_threat (account, threat, status, start, detect, host, pid, path)
---        status/time     -> rpe_status (account, status, start, detect, host, threat, pid, path)
---        no filter       -> rpe_start / rpe_detect, read in order, stopping after offset+limit
---      Status comes before the start time: a status IN (…) narrows the range
---      and, where it is absent, SQLite skip-scans the six statuses to reach the
---      BeginTime/EndTime range. FilePath (substring of exe_path) and
---      ProcessId are checked on index entries, never on rows.
+--      only those ids are joined with their rows, hosts and threats
+--      ("deferred join"). The store names the index (INDEXED BY): SQLite's
+--      planner, knowing averages but not distributions, prefers to read an
+--      index in the requested order and skip rows, which for a selective
+--      filter reads most of the table.
+--        host and threat set -> the smaller one by risk_process_event_counts
+--        host set            -> rpe_host   (account, host, status, start, detect, threat, pid, path)
+--        threat set          -> rpe_threat (account, threat, status, start, detect, host, pid, path)
+--        one status, by detect time, no range -> rpe_status_detect, read in order
+--        statuses, path, pid -> rpe_status (account, status, start, detect, host, threat, pid, path)
+--        time range only     -> rpe_start (by start time: read in order) or rpe_status
+--        no filter           -> rpe_start / rpe_detect, read in order
+--      The three wide indexes hold every filtered and sorted column, so the
+--      id query reads no table row: FilePath (LIKE on exe_path) and ProcessId
+--      are checked on index entries. Status comes before the start time: a
+--      status IN (…) narrows the range, and without one SQLite skip-scans the
+--      six statuses to reach the BeginTime/EndTime range. A host or threat
+--      set holding at least 5% of the account's events (and more than 20,000)
+--      with nothing but hosts, threats and statuses filtered is read in order
+--      from rpe_start/rpe_detect instead: a page then needs ~20 rows per row.
 --   3. The total: a page shorter than the limit tells it. Otherwise, when the
 --      filters are only hosts, threats and statuses (the console's default
---      views), it is a SUM over risk_process_event_counts — a few rows per
---      (host, threat, status), kept exact by triggers — instead of a COUNT
---      over up to millions of events. With a time range, FilePath or
---      ProcessId it is a COUNT over the same covering index as the page.
+--      views), it is a SUM over risk_process_event_counts — one row per
+--      (host, threat, status), kept exact by the triggers below — instead of
+--      a COUNT over up to millions of events. A gathered host or threat set is
+--      materialized once and counted in the same statement as the page.
+--      Otherwise it is a COUNT over the covering index that drove the page.
 --   Orderings: StartTime/DetectTime, ASC/DESC, ties broken by id.
 CREATE TABLE risk_process_events (
     id                     INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -166,6 +173,7 @@ CREATE INDEX rpe_status ON risk_process_events
     (account_id, handle_status, process_start_time, detect_time, host_id, threat_id, pid, exe_path);
 CREATE INDEX rpe_start ON risk_process_events (account_id, process_start_time);
 CREATE INDEX rpe_detect ON risk_process_events (account_id, detect_time);
+CREATE INDEX rpe_status_detect ON risk_process_events (account_id, handle_status, detect_time);
 -- Deleting a host (rare) cascades to its events.
 CREATE INDEX rpe_host_fk ON risk_process_events (host_id);
 
@@ -181,6 +189,8 @@ CREATE TABLE risk_process_event_counts (
     n             INTEGER NOT NULL,
     PRIMARY KEY (account_id, host_id, threat_id, handle_status)
 ) STRICT, WITHOUT ROWID;
+-- Per-threat sums (the primary key serves per-host ones).
+CREATE INDEX rpe_counts_threat ON risk_process_event_counts (account_id, threat_id, handle_status);
 
 CREATE TRIGGER rpe_counts_insert AFTER INSERT ON risk_process_events BEGIN
     INSERT INTO risk_process_event_counts (account_id, host_id, threat_id, handle_status, n)
