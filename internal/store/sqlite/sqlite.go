@@ -116,6 +116,13 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
+	// Create the file 0600 ourselves: SQLite would make it 0644, and its -wal
+	// and -shm files copy the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	f.Close()
 
 	sync := "NORMAL" // with WAL: durable at checkpoints, never corrupt
 	if o.synchronousOff {

@@ -139,3 +139,24 @@ func TestCountsFollowWrites(t *testing.T) {
 		return err
 	})
 }
+
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateAccount(context.Background(), "perm"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, name := range []string{FileName, FileName + "-wal"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no group/other access", name, st.Mode().Perm())
+		}
+	}
+}
