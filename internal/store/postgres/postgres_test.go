@@ -2,11 +2,8 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,57 +12,12 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/storetest"
+	"github.com/vigil-sec/vigil/internal/testutil/pgtest"
 )
-
-// serverURL returns VIGIL_TEST_POSTGRES or skips the test.
-func serverURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("VIGIL_TEST_POSTGRES")
-	if u == "" {
-		t.Skip("VIGIL_TEST_POSTGRES is not set (a postgres:// URL of a server where the tests may create databases): " +
-			"skipping the PostgreSQL tests; .ci/postgres.sh start runs one")
-	}
-	return u
-}
-
-// freshDatabase creates a uniquely named database on the server, drops it
-// when the test ends, and returns its URL.
-func freshDatabase(t testing.TB, server string) string {
-	t.Helper()
-	ctx := context.Background()
-	var b [6]byte
-	rand.Read(b[:])
-	name := "vigil_test_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, server)
-		if err != nil {
-			t.Errorf("dropping %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("dropping %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
 
 func open(t *testing.T) store.Store {
 	t.Helper()
-	s, err := Open(t.Context(), freshDatabase(t, serverURL(t)))
+	s, err := Open(t.Context(), pgtest.FreshDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +26,7 @@ func open(t *testing.T) store.Store {
 }
 
 func TestConformance(t *testing.T) {
-	serverURL(t)
+	pgtest.ServerURL(t)
 	storetest.Run(t, open)
 }
 
@@ -82,7 +34,7 @@ func TestConformance(t *testing.T) {
 // once, as servers starting together would: all succeed and the migrations
 // are applied once (the advisory lock serializes them).
 func TestConcurrentOpen(t *testing.T) {
-	dbURL := freshDatabase(t, serverURL(t))
+	dbURL := pgtest.FreshDatabase(t)
 	var wg sync.WaitGroup
 	stores := make([]*Store, 5)
 	errs := make([]error, len(stores))
@@ -104,7 +56,7 @@ func TestConcurrentOpen(t *testing.T) {
 
 // TestNewerSchema refuses a database migrated by a newer binary.
 func TestNewerSchema(t *testing.T) {
-	dbURL := freshDatabase(t, serverURL(t))
+	dbURL := pgtest.FreshDatabase(t)
 	s, err := Open(t.Context(), dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +73,7 @@ func TestNewerSchema(t *testing.T) {
 
 // TestSessionSettings checks what every pooled connection is set up with.
 func TestSessionSettings(t *testing.T) {
-	s, err := Open(t.Context(), freshDatabase(t, serverURL(t)))
+	s, err := Open(t.Context(), pgtest.FreshDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +105,7 @@ func TestOpenErrors(t *testing.T) {
 //
 //	VIGIL_TEST_POSTGRES=postgres://… go test -run '^$' -bench QueryRiskProcessEvents -benchtime 3000x ./internal/store/postgres/
 func BenchmarkQueryRiskProcessEvents(b *testing.B) {
-	server := serverURL(b)
+	server := pgtest.ServerURL(b)
 	ctx := b.Context()
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
