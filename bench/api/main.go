@@ -139,7 +139,9 @@ func main() {
 
 func post(c *http.Client, url, action, version string, body []byte) []byte {
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-	sign(req, action, version, body)
+	req.Header.Set("X-TC-Action", action)
+	req.Header.Set("X-TC-Version", version)
+	api.SignTC3(req, body, secretID, secretKey, "cwp", time.Now())
 	resp, err := c.Do(req)
 	if err != nil {
 		log.Fatal(err)
@@ -150,21 +152,6 @@ func post(c *http.Client, url, action, version string, body []byte) []byte {
 		log.Fatalf("error answer: %s", b)
 	}
 	return b
-}
-
-// sign signs like the official Go SDK (TC3, content-type;host).
-func sign(r *http.Request, action, version string, body []byte) {
-	now := time.Now()
-	ts := strconv.FormatInt(now.Unix(), 10)
-	date := now.UTC().Format(time.DateOnly)
-	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set("X-TC-Action", action)
-	r.Header.Set("X-TC-Version", version)
-	r.Header.Set("X-TC-Timestamp", ts)
-	host := r.URL.Host
-	h := api.TC3CanonicalRequestHash(&api.TC3Request{Method: "POST", URI: "/", Header: r.Header.Get, Body: body}, []string{"content-type", "host"}, host)
-	r.Header.Set("Authorization", fmt.Sprintf("TC3-HMAC-SHA256 Credential=%s/%s/cwp/tc3_request, SignedHeaders=content-type;host, Signature=%s",
-		secretID, date, api.TC3Signature(secretKey, ts, date, "cwp", h)))
 }
 
 var t0 = time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"hash"
 	"net"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -308,3 +309,24 @@ func authInvalid(why string) *Error {
 }
 
 func strconvQuote(s string) string { return strconv.Quote(strings.TrimSpace(s)) }
+
+// SignTC3 signs r (whose body is body) as the official Go SDK does: it sets
+// Content-Type (if unset), X-TC-Timestamp and an Authorization header over
+// content-type;host. For clients of vigil (tests, benchmarks, the agent).
+func SignTC3(r *http.Request, body []byte, secretID, secretKey, service string, now time.Time) {
+	if r.Header.Get("Content-Type") == "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	ts := strconv.FormatInt(now.Unix(), 10)
+	date := now.UTC().Format(time.DateOnly)
+	r.Header.Set("X-TC-Timestamp", ts)
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	headers := []string{"content-type", "host"}
+	h := TC3CanonicalRequestHash(&TC3Request{Method: r.Method, URI: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
+		Header: r.Header.Get, ContentSHA256: r.Header.Get("X-TC-Content-SHA256"), Body: body}, headers, host)
+	r.Header.Set("Authorization", TC3Algorithm+" Credential="+secretID+"/"+date+"/"+service+"/tc3_request, SignedHeaders="+
+		strings.Join(headers, ";")+", Signature="+TC3Signature(secretKey, ts, date, service, h))
+}

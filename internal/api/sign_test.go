@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -247,5 +248,15 @@ func BenchmarkVerifyTC3(b *testing.B) {
 		if err := VerifyTC3(r, auth, vecTimestamp, vecSecretKey, vecNow); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestSignTC3 reproduces the official Go SDK's signature from PROTOCOL.md.
+func TestSignTC3(t *testing.T) {
+	r, _ := http.NewRequest("POST", "http://127.0.0.1:8080/", strings.NewReader(vecBody))
+	SignTC3(r, []byte(vecBody), vecSecretID, vecSecretKey, "tcss", vecNow)
+	want := "TC3-HMAC-SHA256 Credential=AKIDexample/2026-11-22/tcss/tc3_request, SignedHeaders=content-type;host, Signature=c7dd9b025a1438a9d2971ed910c6fe5c6edf9723d86db7957c9a234348401757"
+	if got := r.Header.Get("Authorization"); got != want {
+		t.Fatalf("Authorization = %s", got)
 	}
 }

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,20 +28,9 @@ func testConfig(t testing.TB) config.Server {
 func signedRequest(secretID, secretKey, version, action string, body []byte, now time.Time) *http.Request {
 	r := httptest.NewRequest("POST", "http://127.0.0.1:9750/", bytes.NewReader(body))
 	r.Host = "127.0.0.1:9750"
-	r.Header.Set("Content-Type", "application/json")
 	r.Header.Set("X-TC-Action", action)
 	r.Header.Set("X-TC-Version", version)
-	ts := strconv.FormatInt(now.Unix(), 10)
-	r.Header.Set("X-TC-Timestamp", ts)
-	date := now.UTC().Format(time.DateOnly)
-	h := api.TC3CanonicalRequestHash(&api.TC3Request{Method: "POST", URI: "/", Header: func(n string) string {
-		if n == "host" {
-			return r.Host
-		}
-		return r.Header.Get(n)
-	}, Body: body}, []string{"content-type", "host"}, r.Host)
-	sig := api.TC3Signature(secretKey, ts, date, "cwp", h)
-	r.Header.Set("Authorization", fmt.Sprintf("TC3-HMAC-SHA256 Credential=%s/%s/cwp/tc3_request, SignedHeaders=content-type;host, Signature=%s", secretID, date, sig))
+	api.SignTC3(r, body, secretID, secretKey, "cwp", now)
 	return r
 }
 
