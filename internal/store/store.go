@@ -28,8 +28,13 @@ type Store interface {
 	RiskProcessEvents
 	VirusEvents
 	Registries
+	RegistryAdmin
 	RegistryImages
+	ImageCatalog
 	ImageViruses
+	ScanTasks
+	LayerScans
+	ExportJobs
 
 	// Close releases the database handles. The Store is unusable afterwards.
 	Close() error

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-sec/vigil/internal/api"
 	"github.com/vigil-sec/vigil/internal/api/tcss"
+	"github.com/vigil-sec/vigil/internal/secrets"
 	"github.com/vigil-sec/vigil/internal/server"
 	"github.com/vigil-sec/vigil/internal/service/svc"
 	"github.com/vigil-sec/vigil/internal/store"
@@ -19,10 +20,21 @@ import (
 // Version is the API version this package serves.
 const Version = "2020-11-01"
 
-// Deps is what the handlers need.
+// Deps is what the handlers need. Optional capabilities may be nil; the
+// actions needing them then answer UnsupportedOperation.
 type Deps struct {
 	Store store.Store
 	Now   func() time.Time
+	// Box encrypts registry passwords at rest.
+	Box *secrets.Box
+	// Registries checks connectivity and lists registries (internal/registry).
+	Registries RegistryProber
+	// Syncer enumerates a registry's images into the store.
+	Syncer RegistrySyncer
+	// WakeScans tells the scan runner that new tasks exist; nil: it polls.
+	WakeScans func()
+	// Exports runs export jobs and signs their download URLs.
+	Exports Exporter
 }
 
 type handlers struct{ Deps }
@@ -35,6 +47,9 @@ func Register(mux *server.Mux, d Deps) {
 	h := &handlers{d}
 	server.Handle(mux, Version, tcss.ActionDescribeVirusDetail, h.describeVirusDetail)
 	server.Handle(mux, Version, tcss.ActionDescribeAssetImageRegistryVirusList, h.describeAssetImageRegistryVirusList)
+	h.registerRegistryActions(mux)
+	h.registerScanActions(mux)
+	h.registerExportActions(mux)
 }
 
 func (h *handlers) describeVirusDetail(ctx context.Context, c *server.Call, req *tcss.DescribeVirusDetailRequest) (*tcss.DescribeVirusDetailResponse, error) {
