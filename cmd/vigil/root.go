@@ -14,6 +14,7 @@ func newRootCmd() *cobra.Command {
 		newServerCmd(),
 		newKeysCmd(),
 		newAccountsCmd(),
+		newTokensCmd(),
 		newScanCmd(), newRulesCmd(),
 	)
 	return root

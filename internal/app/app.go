@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/vigil-sec/vigil/internal/agentapi"
 	"github.com/vigil-sec/vigil/internal/api/cwp"
 	"github.com/vigil-sec/vigil/internal/api/spec"
 	"github.com/vigil-sec/vigil/internal/api/tcss"
@@ -51,6 +52,10 @@ type App struct {
 	Box      *secrets.Box
 	registry *prometheus.Registry
 	api      *server.Server
+
+	// Agents serves the agent protocol (/agent/v1/) and queues commands
+	// for agents (Agents.Enqueue).
+	Agents *agentapi.Handler
 }
 
 type options struct {
@@ -148,7 +153,39 @@ func Open(ctx context.Context, cfg config.Server, opts ...Option) (*App, error) 
 			_, err := st.GetAccountByName(ctx, DefaultAccount)
 			return err
 		}))
+	// --- agent protocol (internal/agentapi) ---
+	a.Agents = agentapi.NewHandler(st, agentapi.WithLogger(o.logger), agentapi.WithClock(o.now),
+		agentapi.WithRegisterer(a.registry))
+	if err := a.bootstrapAgentToken(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	// --- end agent protocol ---
 	return a, nil
+}
+
+// EnvAgentToken sets the default account's agent enrollment token.
+const EnvAgentToken = "VIGIL_AGENT_TOKEN"
+
+// bootstrapAgentToken installs VIGIL_AGENT_TOKEN for the default account
+// (idempotent: every start, every server of a cluster).
+func (a *App) bootstrapAgentToken(ctx context.Context) error {
+	tok := getenv(a.opts.environ, EnvAgentToken)
+	if tok == "" {
+		return nil
+	}
+	acct, err := a.Store.GetAccountByName(ctx, DefaultAccount)
+	if err != nil {
+		return fmt.Errorf("agent token: %w", err)
+	}
+	installed, err := agentapi.EnsureToken(ctx, a.Store, acct.ID, tok, "from "+EnvAgentToken, a.opts.now())
+	if err != nil {
+		return fmt.Errorf("%s: %w", EnvAgentToken, err)
+	}
+	if installed {
+		a.opts.logger.Info("agent enrollment token from the environment installed", "account", DefaultAccount)
+	}
+	return nil
 }
 
 // bootstrap creates the default account and its admin key on first start.
@@ -218,7 +255,9 @@ func (a *App) bootstrap(ctx context.Context) error {
 }
 
 // Handler is the whole HTTP surface.
-func (a *App) Handler() http.Handler { return a.api.Handler(nil) }
+func (a *App) Handler() http.Handler {
+	return a.api.Handler(map[string]http.Handler{"/agent/v1/": a.Agents})
+}
 
 // Serve serves on ln until ctx ends, then shuts down gracefully.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
@@ -246,6 +285,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	a.Agents.Shutdown() // end agents' long polls, which would hold the shutdown
 	a.opts.logger.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()

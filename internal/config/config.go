@@ -35,6 +35,12 @@ type Server struct {
 	LogFormat string  `yaml:"log_format" help:"text or json"`
 
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"how long graceful shutdown waits for in-flight calls"`
+
+	PublicURL   string        `yaml:"public_url" help:"base URL clients reach this server at, for download links (default http(s)://LISTEN)"`
+	Rules       []string      `yaml:"rules" help:"extra YAML/hash rule directories for the engine, comma-separated (reloaded when they change)"`
+	NoBuiltin   bool          `yaml:"no_builtin_rules" help:"do not load vigil's embedded rule pack"`
+	ScanWorkers int           `yaml:"scan_workers" help:"images scanned at once by this server"`
+	ExportTTL   time.Duration `yaml:"export_ttl" help:"how long export download links stay valid"`
 }
 
 // DefaultServer returns the defaults of `vigil server`.
@@ -46,6 +52,8 @@ func DefaultServer() Server {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		ShutdownTimeout: 15 * time.Second,
+		ScanWorkers:     2,
+		ExportTTL:       time.Hour,
 	}
 }
 
@@ -57,6 +65,15 @@ func (s *Server) Validate() error {
 	}
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		errs = append(errs, errors.New("tls_cert and tls_key must be set together"))
+	}
+	if s.ScanWorkers < 1 {
+		errs = append(errs, errors.New("scan_workers must be >= 1"))
+	}
+	if s.ExportTTL < time.Minute {
+		errs = append(errs, errors.New("export_ttl must be at least 1m"))
+	}
+	if s.PublicURL != "" && !strings.HasPrefix(s.PublicURL, "http://") && !strings.HasPrefix(s.PublicURL, "https://") {
+		errs = append(errs, errors.New("public_url must start with http:// or https://"))
 	}
 	if s.RateLimit < 0 {
 		errs = append(errs, errors.New("rate_limit must be >= 0"))

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func TestLoadPrecedence(t *testing.T) {
 	want.Data = "/from/flag"     // flag beats env
 	want.LogFormat = "json"
 	want.ShutdownTimeout = 3 * time.Second
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v\nwant %+v", cfg, want)
 	}
 	if err := cfg.Validate(); err != nil {

@@ -70,7 +70,10 @@ type ImageCatalog interface {
 	// listing: every image in imgs is upserted by (namespace, name, tag)
 	// keeping its ID (an image whose Digest changed gets its scan state
 	// reset to "" so it is scanned again); every stored image of the registry
-	// not in imgs is deleted with its layers and viruses.
+	// not in imgs is deleted with its layers and viruses. Scan state in imgs
+	// is ignored, and a field a listing leaves zero (ImageID, OSName, Size,
+	// ImageCreateTime, Digest) keeps the stored value unless the Digest
+	// changed; IsLatest always follows imgs.
 	SyncRegistryImages(ctx context.Context, accountID, registryID int64, imgs []RegistryImage) (SyncResult, error)
 	// QueryRegistryImages answers DescribeAssetImageRegistryList and selects
 	// the images of scan tasks.
@@ -82,7 +85,8 @@ type ImageCatalog interface {
 	// image's resolved metadata and layers, ScanStatus/ScanTime/ScanError,
 	// and its findings, which replace the previous ones — a finding (path,
 	// virus) seen before keeps its FirstScanTime, one no longer found is
-	// deleted — and VirusCount.
+	// deleted — and VirusCount. Metadata r leaves zero keeps the stored
+	// value; a finding without LatestScanTime gets r.ScanTime.
 	RecordImageScan(ctx context.Context, accountID, imageID int64, r ImageScanRecord) error
 }
 

@@ -35,6 +35,7 @@ type Store interface {
 	ScanTasks
 	LayerScans
 	ExportJobs
+	Agents
 
 	// Close releases the database handles. The Store is unusable afterwards.
 	Close() error

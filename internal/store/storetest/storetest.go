@@ -38,6 +38,8 @@ func Run(t *testing.T, open Opener) {
 		{"ImageViruses", testImageViruses},
 		{"TenantIsolation", testTenantIsolation},
 		{"Times", testTimes},
+		{"ImageScan", testImageScan},
+		{"Agents", testAgents},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
