@@ -35,7 +35,7 @@ func newScanCmd() *cobra.Command {
 		Use:   "scan",
 		Short: "Scan files for malware",
 	}
-	cmd.AddCommand(newScanPathCmd())
+	cmd.AddCommand(newScanPathCmd(), newScanImageCmd())
 	return cmd
 }
 

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,10 @@ import (
 	"github.com/vigil-sec/vigil/internal/api/spec"
 	"github.com/vigil-sec/vigil/internal/api/tcss"
 	"github.com/vigil-sec/vigil/internal/config"
+	"github.com/vigil-sec/vigil/internal/engine"
+	"github.com/vigil-sec/vigil/internal/export"
+	"github.com/vigil-sec/vigil/internal/registry"
+	"github.com/vigil-sec/vigil/internal/regscan"
 	"github.com/vigil-sec/vigil/internal/secrets"
 	"github.com/vigil-sec/vigil/internal/server"
 	cwpsvc "github.com/vigil-sec/vigil/internal/service/cwp"
@@ -52,6 +57,15 @@ type App struct {
 	Box      *secrets.Box
 	registry *prometheus.Registry
 	api      *server.Server
+
+	// Engine judges files for the image scanner (and the local agent).
+	Engine *engine.Engine
+
+	registryClient *registry.Client
+	syncer         *registry.Syncer
+	scans          *regscan.Runner
+	exports        *export.Manager
+	listenURL      atomic.Value // string: scheme://host:port of the listener
 
 	// Agents serves the agent protocol (/agent/v1/) and queues commands
 	// for agents (Agents.Enqueue).
@@ -143,9 +157,21 @@ func Open(ctx context.Context, cfg config.Server, opts ...Option) (*App, error) 
 		loc, _ = time.LoadLocation(cfg.TimeZone) // validated by cfg.Validate
 	}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.openWorkers(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	mux := server.NewMux(schema{cwp.Schema()}, schema{tcss.Schema()})
 	cwpsvc.Register(mux, cwpsvc.Deps{Store: st, Location: loc, Now: o.now})
-	tcsssvc.Register(mux, tcsssvc.Deps{Store: st, Now: o.now})
+	tcsssvc.Register(mux, tcsssvc.Deps{
+		Store:      st,
+		Now:        o.now,
+		Box:        box,
+		Registries: a.registryClient,
+		Syncer:     a.syncer,
+		WakeScans:  a.scans.Wake,
+		Exports:    a.exports,
+	})
 	a.api = server.New(mux, newKeyLookup(st, box, o.now),
 		server.WithLogger(o.logger), server.WithRateLimit(cfg.RateLimit), server.WithClock(o.now),
 		server.WithRegisterer(a.registry),
@@ -256,7 +282,11 @@ func (a *App) bootstrap(ctx context.Context) error {
 
 // Handler is the whole HTTP surface.
 func (a *App) Handler() http.Handler {
-	return a.api.Handler(map[string]http.Handler{"/agent/v1/": a.Agents})
+	return a.api.Handler(map[string]http.Handler{
+		"/agent/v1/":         a.Agents,
+		"GET /exports/":      a.exports.Handler(),
+		registry.WebhookPath: registry.NewWebhookHandler(a.Store, a.scans.Wake, a.opts.logger),
+	})
 }
 
 // Serve serves on ln until ctx ends, then shuts down gracefully.
@@ -277,6 +307,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
+	a.setListenURL(ln)
+	wctx, stopWorkers := context.WithCancel(ctx)
+	waitWorkers := a.startWorkers(wctx)
+	defer func() { stopWorkers(); waitWorkers() }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.opts.logger.Info("serving", "addr", ln.Addr().String(), "tls", a.cfg.TLSCert != "", "store", a.storeKind())
@@ -323,4 +357,7 @@ func (s schema) HasAction(name string) bool {
 }
 
 // Close closes the store.
-func (a *App) Close() error { return a.Store.Close() }
+func (a *App) Close() error {
+	a.syncer.Close()
+	return a.Store.Close()
+}

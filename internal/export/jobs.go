@@ -61,15 +61,6 @@ func New(st store.ExportJobs, secret []byte, opts ...Option) (*Manager, error) {
 	return &Manager{st: st, secret: append([]byte(nil), secret...), o: o, base: base, cancel: cancel}, nil
 }
 
-// DeriveSecret derives the URL signing secret from the master key, so every
-// server of a cluster (sharing the master key) signs alike without another
-// setting.
-func DeriveSecret(masterKey []byte) []byte {
-	m := hmac.New(sha256.New, masterKey)
-	m.Write([]byte("vigil export download URL v1"))
-	return m.Sum(nil)
-}
-
 // Start creates a job and produces its file in the background. It waits up
 // to the synchronous wait (default 2 s) so that a small export is already
 // SUCCESS (or FAILURE) in the returned job; a larger one is RUNNING and is
@@ -199,7 +190,7 @@ func (m *Manager) DownloadURL(accountID int64, jobID string) string {
 	q.Set("a", strconv.FormatInt(accountID, 10))
 	q.Set("expires", strconv.FormatInt(exp, 10))
 	q.Set("sig", m.sign(accountID, jobID, exp))
-	return strings.TrimRight(m.o.publicURL, "/") + m.o.prefix + url.PathEscape(jobID) + "?" + q.Encode()
+	return strings.TrimRight(m.o.publicURL(), "/") + m.o.prefix + url.PathEscape(jobID) + "?" + q.Encode()
 }
 
 func (m *Manager) sign(accountID int64, jobID string, exp int64) string {

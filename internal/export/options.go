@@ -7,7 +7,7 @@ import (
 )
 
 type options struct {
-	publicURL     string
+	publicURL     func() string
 	prefix        string
 	urlTTL        time.Duration
 	retention     time.Duration
@@ -24,7 +24,7 @@ type options struct {
 // The defaults, in one place.
 func defaultOptions() options {
 	return options{
-		publicURL:     "http://127.0.0.1:9750",
+		publicURL:     func() string { return "http://127.0.0.1:9750" },
 		prefix:        "/exports/",
 		urlTTL:        time.Hour,
 		retention:     24 * time.Hour,
@@ -47,7 +47,17 @@ type Option func(*options)
 func WithPublicURL(u string) Option {
 	return func(o *options) {
 		if u != "" {
-			o.publicURL = u
+			o.publicURL = func() string { return u }
+		}
+	}
+}
+
+// WithPublicURLFunc is WithPublicURL for a base known only once the server
+// listens (a configured ":0" port): fn is called for every URL.
+func WithPublicURLFunc(fn func() string) Option {
+	return func(o *options) {
+		if fn != nil {
+			o.publicURL = fn
 		}
 	}
 }

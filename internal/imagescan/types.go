@@ -43,6 +43,9 @@ type Report struct {
 	Layers       []LayerReport
 	Findings     []Finding
 	Platforms    []*Report // with WithAllPlatforms: the other platforms' reports
+	// Errors lists files that could not be fully judged (a detector failed
+	// or timed out on them); their layers are not cached.
+	Errors []FileError
 }
 
 // LayerReport says what scanning one layer cost.
@@ -52,6 +55,7 @@ type LayerReport struct {
 	Files    int64 // regular files judged
 	Bytes    int64 // uncompressed bytes read
 	Cached   bool  // served from the layer cache: not downloaded
+	Skipped  int64 // regular files not judged (above the engine's size limit, allowlisted)
 	Duration time.Duration
 }
 

@@ -7,7 +7,9 @@ package secrets
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -29,7 +31,10 @@ const EnvMasterKey = "VIGIL_MASTER_KEY"
 const version byte = 1
 
 // Box encrypts and decrypts with the master key.
-type Box struct{ aead cipher.AEAD }
+type Box struct {
+	aead   cipher.AEAD
+	derive []byte // HMAC key for Derive, itself derived from the master key
+}
 
 // New returns a Box for a 32-byte master key.
 func New(key []byte) (*Box, error) {
@@ -44,7 +49,18 @@ func New(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Box{aead: aead}, nil
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("vigil key derivation v1"))
+	return &Box{aead: aead, derive: m.Sum(nil)}, nil
+}
+
+// Derive returns a 32-byte key for one purpose (e.g. "export download URL"),
+// derived from the master key: every server sharing the master key derives
+// the same one, and no purpose's key reveals another's or the master key.
+func (b *Box) Derive(purpose string) []byte {
+	m := hmac.New(sha256.New, b.derive)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // Seal encrypts plaintext bound to aad (e.g. the SecretId).

@@ -74,3 +74,23 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Fatal("accepted a world-readable key file")
 	}
 }
+
+func TestDerive(t *testing.T) {
+	k1, k2 := bytes.Repeat([]byte{1}, KeySize), bytes.Repeat([]byte{2}, KeySize)
+	b1, _ := New(k1)
+	b1again, _ := New(k1)
+	b2, _ := New(k2)
+	a := b1.Derive("export download URL")
+	switch {
+	case len(a) != 32:
+		t.Fatalf("len = %d", len(a))
+	case !bytes.Equal(a, b1again.Derive("export download URL")):
+		t.Fatal("same master key and purpose derive different keys")
+	case bytes.Equal(a, b1.Derive("other purpose")):
+		t.Fatal("two purposes derive the same key")
+	case bytes.Equal(a, b2.Derive("export download URL")):
+		t.Fatal("two master keys derive the same key")
+	case bytes.Equal(a, k1[:32]):
+		t.Fatal("derived key is the master key")
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,8 @@ type Registry struct {
 	Host string
 	// Dir holds the configuration, storage and log.
 	Dir string
+
+	stop func()
 }
 
 // Required reports whether missing services must fail tests (under CI).
@@ -60,12 +63,31 @@ func Start(t testing.TB, o Options) *Registry {
 		}
 		t.Skipf("%s not installed: skipping the real-registry test (apt-get install docker-registry)", Binary)
 	}
-	dir := t.TempDir()
 	port, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := fmt.Sprintf("127.0.0.1:%d", port)
+	r := &Registry{Host: fmt.Sprintf("127.0.0.1:%d", port), Dir: t.TempDir()}
+	r.start(t, bin, o)
+	return r
+}
+
+// Restart stops the registry and starts it again on the same address and
+// storage with new options: e.g. to add notifications to a URL that names
+// the registry's id in vigil, known only once vigil has checked it.
+func (r *Registry) Restart(t testing.TB, o Options) {
+	t.Helper()
+	r.stop()
+	bin, err := exec.LookPath(Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.start(t, bin, o)
+}
+
+func (r *Registry) start(t testing.TB, bin string, o Options) {
+	t.Helper()
+	dir, host := r.Dir, r.Host
 	cfg := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s}, delete: {enabled: true}}\nhttp: {addr: %q}\n",
 		filepath.Join(dir, "data"), host)
 	if len(o.Users) > 0 {
@@ -94,6 +116,7 @@ func Start(t testing.TB, o Options) *Registry {
 		}
 	}
 	cfgPath := filepath.Join(dir, "config.yml")
+	os.RemoveAll(filepath.Join(dir, "registry.log"))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -108,16 +131,20 @@ func Start(t testing.TB, o Options) *Registry {
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		logf.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logf.Name()); err == nil && len(b) > 0 {
-				t.Logf("registry log:\n%s", tail(b, 4000))
+	var once sync.Once
+	r.stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			<-exited
+			logf.Close()
+			if t.Failed() {
+				if b, err := os.ReadFile(logf.Name()); err == nil && len(b) > 0 {
+					t.Logf("registry log:\n%s", tail(b, 4000))
+				}
 			}
-		}
-	})
+		})
+	}
+	t.Cleanup(r.stop)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, err := http.Get("http://" + host + "/v2/")
@@ -136,7 +163,6 @@ func Start(t testing.TB, o Options) *Registry {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &Registry{Host: host, Dir: dir}
 }
 
 func freePort() (int, error) {
