@@ -15,11 +15,16 @@ import (
 // Version is the API version this package serves.
 const Version = "2018-02-28"
 
-// Deps is what the handlers need.
+// Deps is what the handlers need. Optional capabilities may be nil; the
+// actions needing them then answer UnsupportedOperation.
 type Deps struct {
 	Store    store.Store
 	Location *time.Location // zone of cwp's time strings
 	Now      func() time.Time
+	// Agents sends commands (kill) to hosts' agents.
+	Agents AgentCommander
+	// Exports runs export jobs and signs their download URLs.
+	Exports Exporter
 }
 
 type handlers struct{ Deps }
@@ -34,6 +39,10 @@ func Register(mux *server.Mux, d Deps) {
 	}
 	h := &handlers{d}
 	server.Handle(mux, Version, cwp.ActionDescribeRiskProcessEvents, h.describeRiskProcessEvents)
+	h.registerEventActions(mux)
+	h.registerWhitelistActions(mux)
+	h.registerMachineActions(mux)
+	h.registerExportActions(mux)
 }
 
 // statusFilter maps the Status filter of DescribeRiskProcessEvents (0 pending,

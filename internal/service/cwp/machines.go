@@ -1,0 +1,6 @@
+package cwp
+
+import "github.com/vigil-sec/vigil/internal/server"
+
+// registerMachineActions: DescribeMachines.
+func (h *handlers) registerMachineActions(mux *server.Mux) {}
