@@ -217,28 +217,19 @@ func scanImageQuery(fs []*tcss.AssetFilters) (store.RegistryImageQuery, error) {
 	return q, nil
 }
 
-// scanTypes checks ScanType: vigil scans images for malware only, so the
-// list must include VIRUS; CVE and RISK are accepted and not scanned.
+// scanTypes checks ScanType. vigil scans images for malware only: VIRUS,
+// CVE and RISK are all accepted and every task runs the malware scan, so
+// tooling that sends the official example's ["CVE","RISK"] keeps working
+// (README "Registry scan tasks and exports"). Other values are an error.
 func scanTypes(ts []*string) error {
-	if len(ts) == 0 {
-		return nil
-	}
-	virus := false
 	for i, t := range ts {
 		switch v := api.Value(t); v {
-		case "VIRUS":
-			virus = true
-		case "CVE", "RISK":
+		case "VIRUS", "CVE", "RISK":
 		default:
 			return api.ErrInvalidParameterValue(fmt.Sprintf("ScanType.%d", i),
-				fmt.Sprintf("%q is not a scan type; use VIRUS (CVE and RISK are accepted but vigil does not scan for them).", v),
-				fmt.Sprintf("%q 不是合法的扫描类型，取值为 VIRUS（CVE、RISK 可传入，但 vigil 不做此类扫描）。", v))
+				fmt.Sprintf("%q is not a scan type: use VIRUS, CVE or RISK (vigil runs its malware scan for any of them).", v),
+				fmt.Sprintf("%q 不是合法的扫描类型，取值为 VIRUS、CVE 或 RISK（vigil 对任一取值都执行木马扫描）。", v))
 		}
-	}
-	if !virus {
-		return api.ErrInvalidParameterValue("ScanType",
-			"vigil scans images for malware only: include VIRUS (CVE and RISK scans are not performed).",
-			"vigil 仅扫描镜像木马：请包含 VIRUS（不执行 CVE、RISK 扫描）。")
 	}
 	return nil
 }

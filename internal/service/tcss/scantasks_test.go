@@ -154,7 +154,7 @@ func TestCreateScanTaskSelection(t *testing.T) {
 		{"unknown id", "CreateAssetImageRegistryScanTask", map[string]any{"Id": []int64{999999}}, nil, "ResourceNotFound: Id \"999999\""},
 		{"other account's id", "CreateAssetImageRegistryScanTask", map[string]any{"Id": []int64{e.imgs[0].ID}, "_as": "AKIDb"}, nil, "ResourceNotFound"},
 		{"nothing chosen", "CreateAssetImageRegistryScanTask", map[string]any{}, nil, "MissingParameter"},
-		{"no VIRUS", "CreateAssetImageRegistryScanTask", map[string]any{"All": true, "ScanType": []string{"CVE"}}, nil, "InvalidParameterValue: The value of `ScanType`"},
+		{"official OneKey example's CVE+RISK still scans for malware", "CreateAssetImageRegistryScanTaskOneKey", map[string]any{"All": true, "ScanType": []string{"CVE", "RISK"}}, ids(0, 1, 2), ""},
 		{"bad ScanType", "CreateAssetImageRegistryScanTask", map[string]any{"All": true, "ScanType": []string{"VIRUS", "X"}}, nil, "ScanType.1"},
 		{"timeout too long", "CreateAssetImageRegistryScanTask", map[string]any{"All": true, "Timeout": 99999999}, nil, "Timeout"},
 		{"unknown filter", "CreateAssetImageRegistryScanTask", map[string]any{"Filters": []map[string]any{{"Name": "Nope", "Values": []string{"x"}}}}, nil, "Filters.0.Name"},
