@@ -37,7 +37,7 @@ type Server struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"how long graceful shutdown waits for in-flight calls"`
 
 	PublicURL   string        `yaml:"public_url" help:"base URL clients reach this server at, for download links (default http(s)://LISTEN)"`
-	Rules       []string      `yaml:"rules" help:"extra YAML/hash rule directories for the engine, comma-separated (reloaded when they change)"`
+	Rules       []string      `yaml:"rules" help:"extra YARA rule and hash-list directories for the engine, comma-separated (reloaded when they change)"`
 	NoBuiltin   bool          `yaml:"no_builtin_rules" help:"do not load vigil's embedded rule pack"`
 	ScanWorkers int           `yaml:"scan_workers" help:"images scanned at once by this server"`
 	ExportTTL   time.Duration `yaml:"export_ttl" help:"how long export download links stay valid"`

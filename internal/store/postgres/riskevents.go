@@ -21,13 +21,6 @@ const riskConflict = ` ON CONFLICT (account_id, host_id, pid, process_start_time
 	detect_time = GREATEST(risk_process_events.detect_time, excluded.detect_time),
 	first_detect_time = LEAST(risk_process_events.first_detect_time, excluded.first_detect_time)`
 
-var (
-	stageRiskSQL = "CREATE TEMP TABLE rpe_stage ON COMMIT DROP AS SELECT " + strings.Join(riskInsertCols, ", ") +
-		" FROM risk_process_events WITH NO DATA"
-	mergeRiskSQL = "INSERT INTO risk_process_events (" + strings.Join(riskInsertCols, ", ") + ") SELECT " +
-		strings.Join(riskInsertCols, ", ") + " FROM rpe_stage" + riskConflict + riskReturning
-)
-
 // riskReturning gives each written row's id with its key, which maps it back
 // to the batch (RETURNING cannot name the source row).
 const riskReturning = " RETURNING id, host_id, pid, process_start_time, rule_name"
@@ -72,11 +65,7 @@ func (s *Store) InsertRiskProcessEvents(ctx context.Context, accountID int64, ev
 			ka, kb := keys[a], keys[b]
 			return cmp.Or(cmp.Compare(ka.host, kb.host), cmp.Compare(ka.pid, kb.pid), cmp.Compare(ka.start, kb.start), cmp.Compare(ka.rule, kb.rule))
 		})
-		// One statement either way, so the counts trigger runs once per batch.
-		if len(distinct) < s.copyThreshold {
-			return insertRiskValues(ctx, tx, rows, keys, order, ids)
-		}
-		return insertRiskCopy(ctx, tx, rows, keys, order, ids)
+		return insertRiskUnnest(ctx, tx, accountID, distinct, hosts, threats, keys, order, ids)
 	})
 	if err != nil {
 		return nil, err
@@ -97,43 +86,6 @@ func insertPipelined(ctx context.Context, tx pgx.Tx, query string, rows [][]any,
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("postgres: inserting: %w", err)
-	}
-	return nil
-}
-
-// insertRiskValues writes a small batch with one multi-row INSERT.
-func insertRiskValues(ctx context.Context, tx pgx.Tx, rows [][]any, keys []riskKey, order []int, ids []int64) error {
-	var b strings.Builder
-	b.WriteString("INSERT INTO risk_process_events (" + strings.Join(riskInsertCols, ", ") + ") VALUES ")
-	args := make([]any, 0, len(rows)*len(riskInsertCols))
-	for n, i := range order {
-		if n > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(" + params(len(args)+1, len(rows[i])) + ")")
-		args = append(args, rows[i]...)
-	}
-	b.WriteString(riskConflict + riskReturning)
-	res, _ := tx.Query(ctx, b.String(), args...)
-	if err := mapRiskIDs(res, keys, ids); err != nil {
-		return fmt.Errorf("postgres: inserting risk process events: %w", err)
-	}
-	return nil
-}
-
-// insertRiskCopy COPYs a large batch into a staging table and merges it with
-// one INSERT … SELECT.
-func insertRiskCopy(ctx context.Context, tx pgx.Tx, rows [][]any, keys []riskKey, order []int, ids []int64) error {
-	if _, err := tx.Exec(ctx, stageRiskSQL); err != nil {
-		return fmt.Errorf("postgres: staging risk process events: %w", err)
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"rpe_stage"}, riskInsertCols,
-		pgx.CopyFromSlice(len(order), func(k int) ([]any, error) { return rows[order[k]], nil })); err != nil {
-		return fmt.Errorf("postgres: copying risk process events: %w", err)
-	}
-	res, _ := tx.Query(ctx, mergeRiskSQL)
-	if err := mapRiskIDs(res, keys, ids); err != nil {
-		return fmt.Errorf("postgres: merging risk process events: %w", err)
 	}
 	return nil
 }
@@ -353,4 +305,70 @@ func sumCounts(ctx context.Context, tx pgx.Tx, w *where) (int64, error) {
 	var n int64
 	err := tx.QueryRow(ctx, "SELECT COALESCE(SUM(n), 0) FROM risk_process_event_counts"+w.String(), w.args...).Scan(&n)
 	return n, err
+}
+
+// unnestRiskSQL inserts a batch passed as one array per column: one
+// statement and one round trip for any batch size, no parameter limit, no
+// staging table, and the same plan (prepared once per connection) every time.
+var unnestRiskSQL = "INSERT INTO risk_process_events (" + strings.Join(riskInsertCols, ", ") + `)
+	SELECT $1, u.* FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::timestamptz[],
+		$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+		$15::jsonb[], $16::int[], $17::int[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[]) AS u` +
+	riskConflict + riskReturning
+
+// riskArrays are the columns of a batch, in riskInsertCols order after
+// account_id.
+type riskArrays struct {
+	host, threat, pid, ppid                        []int64
+	start                                          []time.Time
+	path, cmd, md5, sha256, user, group, ctr, rule []string
+	platform                                       []string
+	status, method                                 []int32
+	first, detect                                  []time.Time
+	statusTime                                     []*time.Time
+}
+
+func insertRiskUnnest(ctx context.Context, tx pgx.Tx, accountID int64, distinct []store.RiskProcessEvent,
+	hosts, threats map[string]int64, keys []riskKey, order []int, ids []int64) error {
+	n := len(order)
+	a := riskArrays{
+		host: make([]int64, 0, n), threat: make([]int64, 0, n), pid: make([]int64, 0, n), ppid: make([]int64, 0, n),
+		start: make([]time.Time, 0, n), path: make([]string, 0, n), cmd: make([]string, 0, n), md5: make([]string, 0, n),
+		sha256: make([]string, 0, n), user: make([]string, 0, n), group: make([]string, 0, n), ctr: make([]string, 0, n),
+		rule: make([]string, 0, n), platform: make([]string, 0, n), status: make([]int32, 0, n), method: make([]int32, 0, n),
+		first: make([]time.Time, 0, n), detect: make([]time.Time, 0, n), statusTime: make([]*time.Time, 0, n),
+	}
+	for _, i := range order {
+		e := &distinct[i]
+		a.host = append(a.host, hosts[e.HostUUID])
+		a.threat = append(a.threat, threats[e.VirusName])
+		a.pid = append(a.pid, e.PID)
+		a.ppid = append(a.ppid, e.PPID)
+		a.start = append(a.start, e.ProcessStartTime)
+		a.path = append(a.path, e.ExePath)
+		a.cmd = append(a.cmd, e.CmdLine)
+		a.md5 = append(a.md5, e.ExeMD5)
+		a.sha256 = append(a.sha256, e.ExeSHA256)
+		a.user = append(a.user, e.User)
+		a.group = append(a.group, e.Group)
+		a.ctr = append(a.ctr, e.ContainerID)
+		a.rule = append(a.rule, e.RuleName)
+		a.platform = append(a.platform, prep.JSONList(e.CheckPlatform))
+		a.status = append(a.status, int32(e.HandleStatus))
+		a.method = append(a.method, int32(e.FirstDetectionMethod))
+		a.first = append(a.first, e.FirstDetectTime)
+		a.detect = append(a.detect, e.DetectTime)
+		var st *time.Time
+		if !e.StatusTime.IsZero() {
+			st = &e.StatusTime
+		}
+		a.statusTime = append(a.statusTime, st)
+	}
+	res, _ := tx.Query(ctx, unnestRiskSQL, accountID, a.host, a.threat, a.pid, a.ppid, a.start,
+		a.path, a.cmd, a.md5, a.sha256, a.user, a.group, a.ctr, a.rule,
+		a.platform, a.status, a.method, a.first, a.detect, a.statusTime)
+	if err := mapRiskIDs(res, keys, ids); err != nil {
+		return fmt.Errorf("postgres: inserting risk process events: %w", err)
+	}
+	return nil
 }

@@ -4,19 +4,52 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/vigil-sec/vigil/internal/store"
 	"github.com/vigil-sec/vigil/internal/store/internal/cols"
 	"github.com/vigil-sec/vigil/internal/store/internal/prep"
 )
 
-var insertRiskSQL = insertSQL("risk_process_events",
-	append([]string{"account_id", "host_id", "threat_id"}, fieldNames(cols.RiskProcessEvent)...)) +
-	` ON CONFLICT (account_id, host_id, pid, process_start_time, rule_name) DO UPDATE SET
+var riskInsertCols = append([]string{"account_id", "host_id", "threat_id"}, fieldNames(cols.RiskProcessEvent)...)
+
+// riskStmtRows is the most events one INSERT statement writes: as many as
+// SQLite's 32,766 parameters allow. Writing a batch with one statement per
+// event made SQLite save every page each statement changed in a statement
+// journal (tens of kilobytes per event) and run the counts trigger's
+// statement preparation per row; a multi-row statement does that once. The
+// statements are prepared once per connection: the driver's statement cache
+// keeps them by text.
+var riskStmtRows = 32766 / len(riskInsertCols)
+
+// insertRiskSQL returns the INSERT of n events. RETURNING gives each row's id
+// with its key, which maps it back to the batch: SQLite returns the rows of a
+// multi-row INSERT in no promised order.
+func insertRiskSQL(n int) string {
+	row := "(" + placeholders(len(riskInsertCols)) + ")"
+	return "INSERT INTO risk_process_events (" + strings.Join(riskInsertCols, ", ") + ") VALUES " +
+		strings.Repeat(row+", ", n-1) + row +
+		` ON CONFLICT (account_id, host_id, pid, process_start_time, rule_name) DO UPDATE SET
 		detect_time = max(detect_time, excluded.detect_time),
 		first_detect_time = min(first_detect_time, excluded.first_detect_time)
-	RETURNING id`
+	RETURNING id, host_id, pid, process_start_time, rule_name`
+}
 
+// riskKey is the dedup key as the database stores it.
+type riskKey struct {
+	host, pid, start int64
+	rule             string
+}
+
+// InsertRiskProcessEvents writes a batch that fits one statement (up to
+// riskStmtRows distinct events) with that statement alone, in autocommit
+// mode: a single statement is atomic by itself, and outside an explicit
+// transaction SQLite needs no statement journal for it (inside one it copies
+// every page the statement changes, in case the statement alone must be
+// undone). Host ids are resolved, and missing catalog entries added, by the
+// statements before it; a host deleted in between fails the insert's
+// foreign key, reported as ErrNotFound like an unknown host. A larger batch
+// runs as one transaction of several statements.
 func (s *Store) InsertRiskProcessEvents(ctx context.Context, accountID int64, events []store.RiskProcessEvent) ([]int64, error) {
 	distinct, index, err := prep.RiskProcessEvents(events)
 	if err != nil {
@@ -26,29 +59,11 @@ func (s *Store) InsertRiskProcessEvents(ctx context.Context, accountID int64, ev
 		return []int64{}, nil
 	}
 	ids := make([]int64, len(distinct))
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		hosts, err := hostIDs(ctx, tx, accountID, prep.Names(distinct, func(e store.RiskProcessEvent) string { return e.HostUUID }))
-		if err != nil {
-			return err
-		}
-		threats, err := s.threatIDs(ctx, tx, prep.Names(distinct, func(e store.RiskProcessEvent) string { return e.VirusName }))
-		if err != nil {
-			return err
-		}
-		stmt, err := tx.PrepareContext(ctx, insertRiskSQL)
-		if err != nil {
-			return fmt.Errorf("sqlite: inserting risk process events: %w", err)
-		}
-		defer stmt.Close()
-		for i := range distinct {
-			e := &distinct[i]
-			args := append([]any{accountID, hosts[e.HostUUID], threats[e.VirusName]}, cols.Values(cols.RiskProcessEvent, codec, e)...)
-			if err := stmt.QueryRowContext(ctx, args...).Scan(&ids[i]); err != nil {
-				return fmt.Errorf("sqlite: inserting risk process event %d: %w", i, err)
-			}
-		}
-		return nil
-	})
+	if len(distinct) <= riskStmtRows {
+		err = s.insertRisk(ctx, s.w, accountID, distinct, ids)
+	} else {
+		err = s.write(ctx, func(tx *sql.Tx) error { return s.insertRisk(ctx, tx, accountID, distinct, ids) })
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +73,164 @@ func (s *Store) InsertRiskProcessEvents(ctx context.Context, accountID int64, ev
 		out[i] = ids[j]
 	}
 	return out, nil
+}
+
+// insertRisk writes distinct (no two with the same key) and stores their ids
+// in ids: hosts resolved with one query, threats with one or two, the events
+// with one INSERT per riskStmtRows.
+func (s *Store) insertRisk(ctx context.Context, q querier, accountID int64, distinct []store.RiskProcessEvent, ids []int64) error {
+	hosts, err := batchHostIDs(ctx, q, accountID, prep.Names(distinct, func(e store.RiskProcessEvent) string { return e.HostUUID }))
+	if err != nil {
+		return err
+	}
+	threats, err := s.batchThreatIDs(ctx, q, prep.Names(distinct, func(e store.RiskProcessEvent) string { return e.VirusName }))
+	if err != nil {
+		return err
+	}
+	at := make(map[riskKey]int, min(len(distinct), riskStmtRows))
+	args := make([]any, 0, min(len(distinct), riskStmtRows)*len(riskInsertCols))
+	for lo := 0; lo < len(distinct); lo += riskStmtRows {
+		chunk := distinct[lo:min(lo+riskStmtRows, len(distinct))]
+		args = args[:0]
+		clear(at)
+		for i := range chunk {
+			e := &chunk[i]
+			h := hosts[e.HostUUID]
+			at[riskKey{h, e.PID, micros(e.ProcessStartTime), e.RuleName}] = lo + i
+			args = append(args, accountID, h, threats[e.VirusName])
+			args = append(args, cols.Values(cols.RiskProcessEvent, codec, e)...)
+		}
+		err := insertRiskChunk(ctx, q, insertRiskSQL(len(chunk)), args, at, ids)
+		if isForeignKey(err) {
+			return fmt.Errorf("%w: a host of the batch was deleted while it was written", store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: inserting risk process events: %w", err)
+		}
+	}
+	return nil
+}
+
+// insertRiskChunk runs one multi-row INSERT and stores each returned id at
+// the batch position at gives for its key, checking that every key came
+// back exactly once.
+func insertRiskChunk(ctx context.Context, q querier, query string, args []any, at map[riskKey]int, ids []int64) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	n, want := 0, len(at)
+	var (
+		id int64
+		k  riskKey
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &k.host, &k.pid, &k.start, &k.rule); err != nil {
+			return err
+		}
+		i, ok := at[k]
+		if !ok {
+			return fmt.Errorf("a row came back with an unknown key %+v", k)
+		}
+		ids[i] = id
+		delete(at, k)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if n != want {
+		return fmt.Errorf("%d rows came back for %d events", n, want)
+	}
+	return nil
+}
+
+// batchHostIDs maps host UUIDs of the account to row ids with one query; an
+// unknown UUID is ErrNotFound. Nothing is cached across batches: a host
+// deleted in between must fail the next batch, not feed it a stale id.
+func batchHostIDs(ctx context.Context, q querier, accountID int64, uuids []string) (map[string]int64, error) {
+	ids, err := nameIDs(ctx, q, "SELECT uuid, id FROM hosts WHERE account_id = ? AND uuid IN", uuids, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: resolving hosts: %w", err)
+	}
+	for _, u := range uuids {
+		if _, ok := ids[u]; !ok {
+			return nil, fmt.Errorf("%w: host %q", store.ErrNotFound, u)
+		}
+	}
+	return ids, nil
+}
+
+// batchThreatIDs maps virus names to threat ids, adding the names the
+// catalog lacks, with two statements whatever the number of names.
+func (s *Store) batchThreatIDs(ctx context.Context, q querier, names []string) (map[string]int64, error) {
+	ids, err := nameIDs(ctx, q, "SELECT name, id FROM threats WHERE name IN", names)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: resolving threats: %w", err)
+	}
+	var missing []string
+	for _, n := range names {
+		if _, ok := ids[n]; !ok {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) == 0 {
+		return ids, nil
+	}
+	now := micros(s.now())
+	args := make([]any, 0, 2*len(missing))
+	for _, n := range missing {
+		args = append(args, n, now)
+	}
+	rows, err := q.QueryContext(ctx, "INSERT INTO threats (name, updated_at) VALUES "+
+		strings.TrimSuffix(strings.Repeat("(?, ?), ", len(missing)), ", ")+" RETURNING name, id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: adding threats: %w", err)
+	}
+	defer rows.Close()
+	if err := scanNameIDs(rows, ids); err != nil {
+		return nil, fmt.Errorf("sqlite: adding threats: %w", err)
+	}
+	return ids, nil
+}
+
+// nameIDs runs query (ending in "IN") for names, chunked under SQLite's
+// parameter limit, and maps the first column to the second.
+func nameIDs(ctx context.Context, q querier, query string, names []string, args ...any) (map[string]int64, error) {
+	ids := make(map[string]int64, len(names))
+	const chunk = 500
+	for lo := 0; lo < len(names); lo += chunk {
+		part := names[lo:min(lo+chunk, len(names))]
+		a := append([]any(nil), args...)
+		for _, n := range part {
+			a = append(a, n)
+		}
+		rows, err := q.QueryContext(ctx, query+" ("+placeholders(len(part))+")", a...)
+		if err != nil {
+			return nil, err
+		}
+		err = scanNameIDs(rows, ids)
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+func scanNameIDs(rows *sql.Rows, ids map[string]int64) error {
+	var (
+		name string
+		id   int64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&name, &id); err != nil {
+			return err
+		}
+		ids[name] = id
+	}
+	return rows.Err()
 }
 
 // riskSelect is the column list of an event joined with its host (h) and

@@ -357,3 +357,124 @@ func BenchmarkQueryRiskProcessEvents(b *testing.B, s store.Store, d BenchData) {
 		b.Logf("matching rows per query: min %d, median %d, max %d", totals[0], totals[len(totals)/2], totals[len(totals)-1])
 	}
 }
+
+// IngestTarget is where BenchmarkInsertRiskProcessEvents writes: an account
+// of Store and the UUIDs of its hosts the events name.
+type IngestTarget struct {
+	Store     store.Store
+	AccountID int64
+	Hosts     []string
+}
+
+// NewIngestTarget creates the account name with hosts hosts in s.
+func NewIngestTarget(ctx context.Context, s store.Store, name string, hosts int) (IngestTarget, error) {
+	a, err := s.CreateAccount(ctx, name)
+	if err != nil {
+		return IngestTarget{}, err
+	}
+	t := IngestTarget{Store: s, AccountID: a.ID}
+	for i := range hosts {
+		h, err := s.UpsertHost(ctx, a.ID, benchHost(i))
+		if err != nil {
+			return IngestTarget{}, err
+		}
+		t.Hosts = append(t.Hosts, h.UUID)
+	}
+	return t, nil
+}
+
+// IngestTarget returns the seeded account of d (Seed first) with its first
+// hosts hosts, to measure ingestion into a database that already holds
+// d.Events events.
+func (d BenchData) IngestTarget(ctx context.Context, s store.Store, hosts int, logf func(format string, args ...any)) (IngestTarget, error) {
+	id, err := d.Seed(ctx, s, logf)
+	if err != nil {
+		return IngestTarget{}, err
+	}
+	t := IngestTarget{Store: s, AccountID: id}
+	for i := range min(hosts, d.Hosts) {
+		t.Hosts = append(t.Hosts, benchHost(i).UUID)
+	}
+	return t, nil
+}
+
+// IngestBatchSizes are the batch sizes BenchmarkInsertRiskProcessEvents
+// measures: what one agent report, a busy agent and a bulk import send.
+var IngestBatchSizes = []int{100, 500, 1000}
+
+// IngestHosts is the number of hosts the ingestion benchmark's events name.
+const IngestHosts = 50
+
+// ingestGen generates ingestion batches as agents report them: events like
+// the query data set's, detected "now" (a clock that moves a second per
+// batch from the data set's end) by processes started in the hour before,
+// about 1 % of them repeats of an event already sent (a later DetectTime, as
+// for a process still running) and about 0.2 % naming a virus the catalog
+// does not hold yet.
+type ingestGen struct {
+	rng   *rand.Rand
+	hosts []string
+	now   time.Time
+	sent  []store.RiskProcessEvent // a sample of sent events to repeat
+	fresh int
+}
+
+func newIngestGen(seed uint64, hosts []string) *ingestGen {
+	return &ingestGen{rng: rand.New(rand.NewPCG(seed, 6)), hosts: hosts, now: benchEnd}
+}
+
+func (g *ingestGen) batch(size int) []store.RiskProcessEvent {
+	g.now = g.now.Add(time.Second)
+	d := BenchData{Hosts: 1, Viruses: len(benchVirusNames), Days: 90}
+	events := d.benchEvents(int(g.rng.Int64()), size)
+	for i := range events {
+		e := &events[i]
+		e.HostUUID = g.hosts[g.rng.IntN(len(g.hosts))]
+		e.ProcessStartTime = g.now.Add(-time.Duration(g.rng.Int64N(int64(time.Hour))))
+		e.DetectTime = g.now.Add(-time.Duration(g.rng.Int64N(int64(time.Second))))
+		switch x := g.rng.IntN(1000); {
+		case x < 10 && len(g.sent) > 0:
+			*e = g.sent[g.rng.IntN(len(g.sent))]
+			e.DetectTime = g.now
+		case x < 12:
+			g.fresh++
+			e.VirusName = fmt.Sprintf("Linux.Miner.Variant%d-%d", g.fresh, g.rng.IntN(1_000_000))
+			e.RuleName = e.VirusName
+		}
+	}
+	// Keep a bounded sample of what was sent for later repeats.
+	for _, e := range events {
+		if len(g.sent) < 10_000 {
+			g.sent = append(g.sent, e)
+		} else if j := g.rng.IntN(len(g.sent) * 4); j < len(g.sent) {
+			g.sent[j] = e
+		}
+	}
+	return events
+}
+
+// BenchmarkInsertRiskProcessEvents measures InsertRiskProcessEvents with
+// batches of each of IngestBatchSizes (one sub-benchmark each, on a target
+// from open) and reports events/s: the events handed in per second of
+// insert calls, repeats included (a repeat costs about what a new one does).
+func BenchmarkInsertRiskProcessEvents(b *testing.B, open func(b *testing.B, batch int) IngestTarget) {
+	for _, size := range IngestBatchSizes {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			ctx := context.Background()
+			t := open(b, size)
+			g := newIngestGen(uint64(size), t.Hosts)
+			events := 0
+			b.ResetTimer()
+			for b.Loop() {
+				b.StopTimer()
+				batch := g.batch(size)
+				b.StartTimer()
+				if _, err := t.Store.InsertRiskProcessEvents(ctx, t.AccountID, batch); err != nil {
+					b.Fatal(err)
+				}
+				events += size
+			}
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
