@@ -15,6 +15,7 @@ func newRootCmd() *cobra.Command {
 		newKeysCmd(),
 		newAccountsCmd(),
 		newTokensCmd(),
+		newAgentCmd(),
 		newScanCmd(), newRulesCmd(),
 	)
 	return root

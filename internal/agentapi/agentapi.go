@@ -182,6 +182,7 @@ type Handler struct {
 	mu      sync.Mutex
 	cache   map[string]cachedCred
 	waiters map[hostKey]chan struct{}
+	catalog map[string]uint64 // threat name → hash of the texts stored (catalog.go)
 	stop    chan struct{}
 	stopped sync.Once
 
@@ -209,6 +210,7 @@ func NewHandler(st store.Store, opts ...Option) *Handler {
 		st: st, opts: o, mux: http.NewServeMux(),
 		cache:   make(map[string]cachedCred),
 		waiters: make(map[hostKey]chan struct{}),
+		catalog: make(map[string]uint64),
 		stop:    make(chan struct{}),
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_agent_events_received_total", Help: "Risk process events received from agents (before dedup).",
@@ -558,6 +560,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, p principal) {
 		valid = append(valid, ev)
 		index = append(index, i)
 	}
+	h.updateCatalog(ctx, req.Events, resp.Rejected)
 	kept, keptIndex := valid, index
 	if h.opts.eventFilter != nil && len(valid) > 0 {
 		var err error

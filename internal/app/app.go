@@ -162,7 +162,7 @@ func Open(ctx context.Context, cfg config.Server, opts ...Option) (*App, error) 
 		return nil, err
 	}
 	mux := server.NewMux(schema{cwp.Schema()}, schema{tcss.Schema()})
-	cwpsvc.Register(mux, cwpsvc.Deps{Store: st, Location: loc, Now: o.now})
+	cwpsvc.Register(mux, cwpsvc.Deps{Store: st, Location: loc, Now: o.now, Exports: a.exports, Agents: cwpAgents{a}})
 	tcsssvc.Register(mux, tcsssvc.Deps{
 		Store:      st,
 		Now:        o.now,
@@ -180,8 +180,12 @@ func Open(ctx context.Context, cfg config.Server, opts ...Option) (*App, error) 
 			return err
 		}))
 	// --- agent protocol (internal/agentapi) ---
-	a.Agents = agentapi.NewHandler(st, agentapi.WithLogger(o.logger), agentapi.WithClock(o.now),
-		agentapi.WithRegisterer(a.registry))
+	a.Agents = agentapi.NewHandler(st, append([]agentapi.Option{agentapi.WithLogger(o.logger), agentapi.WithClock(o.now),
+		agentapi.WithRegisterer(a.registry)}, a.riskEventOptions()...)...) // risk-event hooks: cwpevents.go
+	if err := a.seedThreats(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("threat catalog: %w", err)
+	}
 	if err := a.bootstrapAgentToken(ctx); err != nil {
 		st.Close()
 		return nil, err

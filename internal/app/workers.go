@@ -65,6 +65,9 @@ func (a *App) startWorkers(ctx context.Context) (wait func()) {
 	}
 	run("image scans", a.scans.Run)
 	run("exports", a.exports.Run)
+	if a.cfg.LocalAgent {
+		run("local agent", a.runLocalAgent) // localagent.go
+	}
 	if len(a.cfg.Rules) > 0 {
 		run("rule reload", func(ctx context.Context) error {
 			return a.Engine.Watch(ctx, ruleReloadInterval, func(ev engine.ReloadEvent) {

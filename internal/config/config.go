@@ -41,6 +41,7 @@ type Server struct {
 	NoBuiltin   bool          `yaml:"no_builtin_rules" help:"do not load vigil's embedded rule pack"`
 	ScanWorkers int           `yaml:"scan_workers" help:"images scanned at once by this server"`
 	ExportTTL   time.Duration `yaml:"export_ttl" help:"how long export download links stay valid"`
+	LocalAgent  bool          `yaml:"local_agent" help:"also run a host agent for this machine inside the server, enrolled into the default account"`
 }
 
 // DefaultServer returns the defaults of `vigil server`.
@@ -108,6 +109,9 @@ func AddFlags(fs *pflag.FlagSet, cfg any, names ...string) {
 		}
 		flag := strings.ReplaceAll(name, "_", "-")
 		fs.String(flag, "", fmt.Sprintf("%s (env %s; default %v)", f.Tag.Get("help"), EnvName(name), show(v)))
+		if v.Kind() == reflect.Bool {
+			fs.Lookup(flag).NoOptDefVal = "true" // --local-agent alone means true
+		}
 	})
 	fs.String("config", "", "YAML configuration file (env VIGIL_CONFIG)")
 }

@@ -50,7 +50,7 @@ func seed(t *testing.T, st store.Store, accountID int64, name, ip string) fixtur
 	h, err := st.UpsertHost(ctx, accountID, store.Host{
 		UUID: "uuid-" + name, QUUID: "quuid-" + name, Name: name, PrivateIP: ip, PublicIP: "203.0.113.7",
 		NetworkName: "eth0", InstanceID: "ins-" + name, MachineType: "Other", Region: "ap-others",
-		Online: true, LastSeen: t0,
+		Online: true, LastSeen: time.Now(), // online: heartbeats drive OnlineStatus
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -138,21 +138,40 @@ func (q RiskProcessEventQuery) EmptyRange() bool {
 type HostQuery struct {
 	UUIDs    TextFilter
 	IPOrName TextFilter // host name, private IP or public IP
-	QUUIDs   []string   // exact
+	Names    TextFilter // host name
+	IPs      TextFilter // private or public IP
+	OS       TextFilter
+	QUUIDs   []string // exact
 	// InstanceIDs matches exactly.
 	InstanceIDs []string
-	Online      *bool
-	Limit       int // 0: no limit
-	Offset      int
+	// Online is the stored flag alone (the agent's last word); whether a host
+	// is online now also depends on LastSeen: use SeenSince/SeenBefore.
+	Online *bool
+	// SeenSince, when set, keeps the hosts online at a cutoff: Online set and
+	// LastSeen strictly after SeenSince. SeenBefore, when set, keeps the
+	// complement: Online unset, never seen, or LastSeen at or before
+	// SeenBefore. With the cutoff now - offline window, they select the hosts
+	// online and offline at now.
+	SeenSince  time.Time
+	SeenBefore time.Time
+	// HasPendingRiskEvents keeps the hosts with (true) or without (false) a
+	// risk-process event in HandlePending.
+	HasPendingRiskEvents *bool
+	// CreatedSince keeps the hosts created at or after it.
+	CreatedSince time.Time
+	Limit        int // 0: no limit
+	Offset       int
 }
 
 // Validate checks q.
 func (q HostQuery) Validate() error {
-	if err := q.UUIDs.validate("UUIDs"); err != nil {
-		return err
-	}
-	if err := q.IPOrName.validate("IPOrName"); err != nil {
-		return err
+	for _, f := range []struct {
+		name string
+		f    TextFilter
+	}{{"UUIDs", q.UUIDs}, {"IPOrName", q.IPOrName}, {"Names", q.Names}, {"IPs", q.IPs}, {"OS", q.OS}} {
+		if err := f.f.validate(f.name); err != nil {
+			return err
+		}
 	}
 	if len(q.QUUIDs) > MaxFilterValues || len(q.InstanceIDs) > MaxFilterValues {
 		return fmt.Errorf("%w: a host filter has more than %d values", ErrInvalid, MaxFilterValues)

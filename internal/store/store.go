@@ -24,6 +24,7 @@ type Store interface {
 	Accounts
 	APIKeys
 	Hosts
+	HostStats
 	Threats
 	RiskProcessEvents
 	VirusEvents
@@ -36,6 +37,8 @@ type Store interface {
 	LayerScans
 	ExportJobs
 	Agents
+	RiskEventStatus
+	Whitelists
 
 	// Close releases the database handles. The Store is unusable afterwards.
 	Close() error

@@ -104,6 +104,20 @@ type Event struct {
 	// Method is FirstDetectionMethod: 0 scan, 1 real time.
 	Method     int       `json:"method"`
 	DetectTime time.Time `json:"detect_time"`
+
+	// The texts of VirusName (procjudge.Detection's), all optional. When
+	// present the server keeps its threat catalog (what
+	// DescribeRiskProcessEvents shows as VirusTags, ThreatDesc,
+	// SuggestSolution, ReferenceLink) up to date from them.
+	Tags       []string `json:"tags,omitempty"`
+	DescZH     string   `json:"desc_zh,omitempty"`
+	DescEN     string   `json:"desc_en,omitempty"`
+	SolutionZH string   `json:"solution_zh,omitempty"`
+	SolutionEN string   `json:"solution_en,omitempty"`
+	Reference  string   `json:"reference,omitempty"`
+	// RiskLevel: "RISK_CRITICAL", "RISK_HIGH", "RISK_MEDIUM", "RISK_LOW" or
+	// "RISK_NOTICE". Informational: cwp's risk-process event has no level.
+	RiskLevel string `json:"risk_level,omitempty"`
 }
 
 // EventsRequest is POST /agent/v1/events.

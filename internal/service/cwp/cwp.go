@@ -3,6 +3,7 @@ package cwp
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/vigil-sec/vigil/internal/api"
@@ -62,63 +63,11 @@ func (h *handlers) describeRiskProcessEvents(ctx context.Context, c *server.Call
 	if err != nil {
 		return nil, err
 	}
-	desc, err := svc.Desc(req.Order)
+	q, err := h.riskEventQuery(req.Filters, req.By, req.Order)
 	if err != nil {
 		return nil, err
 	}
-	q := store.RiskProcessEventQuery{Limit: limit, Offset: offset, Desc: desc, OrderBy: store.OrderByDetectTime}
-	if req.By != nil {
-		switch *req.By {
-		case "StartTime":
-			q.OrderBy = store.OrderByStartTime
-		case "DetectTime":
-			q.OrderBy = store.OrderByDetectTime
-		default:
-			return nil, api.ErrInvalidParameterValue("By", "must be StartTime or DetectTime, got \""+*req.By+"\".", "取值须为 StartTime 或 DetectTime，实际为 \""+*req.By+"\"。")
-		}
-	}
-	fs, err := svc.Filters("Filters", cwpFilters(req.Filters),
-		"HostId", "IpOrName", "VirusName", "ProcessId", "FilePath", "BeginTime", "EndTime", "Status")
-	if err != nil {
-		return nil, err
-	}
-	q.HostIDs = fs["HostId"].Text()
-	q.IPOrName = fs["IpOrName"].Text()
-	q.VirusNames = fs["VirusName"].Text()
-	q.FilePaths = fs["FilePath"].Text()
-	if f, ok := fs["ProcessId"]; ok {
-		for i, v := range f.Values {
-			pid, err := svc.ParseInt(f.ValueParam(i), v)
-			if err != nil {
-				return nil, err
-			}
-			q.ProcessIDs = append(q.ProcessIDs, pid)
-		}
-	}
-	if f, ok := fs["Status"]; ok {
-		for i, v := range f.Values {
-			s, ok := statusFilter[v]
-			if !ok {
-				return nil, api.ErrInvalidParameterValue(f.ValueParam(i), "Status is one of 0 (pending), 1 (killing), 2 (killed), 3 (exited), 4 (trusted).",
-					"Status 取值为 0（待处理）、1（查杀中）、2（已查杀）、3（已退出）、4（已信任）。")
-			}
-			q.HandleStatuses = append(q.HandleStatuses, s)
-		}
-	}
-	if f, ok := fs["BeginTime"]; ok {
-		if q.StartFrom, err = svc.ParseTime(f.ValueParam(0), f.Values[0], h.Location); err != nil {
-			return nil, err
-		}
-	}
-	if f, ok := fs["EndTime"]; ok {
-		if q.StartTo, err = svc.ParseTime(f.ValueParam(0), f.Values[0], h.Location); err != nil {
-			return nil, err
-		}
-	}
-	if q.EmptyRange() {
-		return nil, api.NewError(api.InvalidParameter.Sub("DateRange"),
-			"The filter BeginTime is after EndTime.", "过滤条件 BeginTime 晚于 EndTime。")
-	}
+	q.Limit, q.Offset = limit, offset
 	page, err := h.Store.QueryRiskProcessEvents(ctx, c.AccountID, q)
 	if err != nil {
 		return nil, svc.StoreError(err, "Filters", "")
@@ -127,10 +76,88 @@ func (h *handlers) describeRiskProcessEvents(ctx context.Context, c *server.Call
 		TotalCount: api.Ptr(page.Total),
 		List:       make([]*cwp.RiskProcessEvent, 0, len(page.Items)),
 	}
+	now := h.Now()
 	for _, e := range page.Items {
-		resp.List = append(resp.List, h.riskProcessEvent(c.Language, e))
+		resp.List = append(resp.List, h.riskProcessEvent(c.Language, e, now))
 	}
 	return resp, nil
+}
+
+// riskEventQuery maps the Filters, By and Order of DescribeRiskProcessEvents
+// to a store query without paging; the actions taking the same filters share
+// it. pathNames name the process path filter: "FilePath" when none are given
+// (ExportRiskProcessEvents documents "ProcessPath" and takes both).
+func (h *handlers) riskEventQuery(filters []*cwp.Filter, by, order *string, pathNames ...string) (store.RiskProcessEventQuery, error) {
+	var q store.RiskProcessEventQuery
+	desc, err := svc.Desc(order)
+	if err != nil {
+		return q, err
+	}
+	q = store.RiskProcessEventQuery{Desc: desc, OrderBy: store.OrderByDetectTime}
+	if by != nil {
+		switch *by {
+		case "StartTime":
+			q.OrderBy = store.OrderByStartTime
+		case "DetectTime":
+			q.OrderBy = store.OrderByDetectTime
+		default:
+			return q, api.ErrInvalidParameterValue("By", "must be StartTime or DetectTime, got \""+*by+"\".", "取值须为 StartTime 或 DetectTime，实际为 \""+*by+"\"。")
+		}
+	}
+	if len(pathNames) == 0 {
+		pathNames = []string{"FilePath"}
+	}
+	fs, err := svc.Filters("Filters", cwpFilters(filters),
+		append([]string{"HostId", "IpOrName", "VirusName", "ProcessId", "BeginTime", "EndTime", "Status"}, pathNames...)...)
+	if err != nil {
+		return q, err
+	}
+	q.HostIDs = fs["HostId"].Text()
+	q.IPOrName = fs["IpOrName"].Text()
+	q.VirusNames = fs["VirusName"].Text()
+	for _, name := range pathNames {
+		if f, ok := fs[name]; ok {
+			if q.FilePaths.Set() {
+				return q, api.ErrInvalidParameterValue(f.Param+".Name", "give the process path filter once ("+strings.Join(pathNames, " or ")+").",
+					"进程路径过滤条件只能给出一次（"+strings.Join(pathNames, " 或 ")+"）。")
+			}
+			q.FilePaths = f.Text()
+		}
+	}
+	if f, ok := fs["ProcessId"]; ok {
+		for i, v := range f.Values {
+			pid, err := svc.ParseInt(f.ValueParam(i), v)
+			if err != nil {
+				return q, err
+			}
+			q.ProcessIDs = append(q.ProcessIDs, pid)
+		}
+	}
+	if f, ok := fs["Status"]; ok {
+		for i, v := range f.Values {
+			s, ok := statusFilter[v]
+			if !ok {
+				return q, api.ErrInvalidParameterValue(f.ValueParam(i), "Status is one of 0 (pending), 1 (killing), 2 (killed), 3 (exited), 4 (trusted).",
+					"Status 取值为 0（待处理）、1（查杀中）、2（已查杀）、3（已退出）、4（已信任）。")
+			}
+			q.HandleStatuses = append(q.HandleStatuses, s)
+		}
+	}
+	if f, ok := fs["BeginTime"]; ok {
+		if q.StartFrom, err = svc.ParseTime(f.ValueParam(0), f.Values[0], h.Location); err != nil {
+			return q, err
+		}
+	}
+	if f, ok := fs["EndTime"]; ok {
+		if q.StartTo, err = svc.ParseTime(f.ValueParam(0), f.Values[0], h.Location); err != nil {
+			return q, err
+		}
+	}
+	if q.EmptyRange() {
+		return q, api.NewError(api.InvalidParameter.Sub("DateRange"),
+			"The filter BeginTime is after EndTime.", "过滤条件 BeginTime 晚于 EndTime。")
+	}
+	return q, nil
 }
 
 func cwpFilters(in []*cwp.Filter) []svc.Filter {
@@ -144,9 +171,9 @@ func cwpFilters(in []*cwp.Filter) []svc.Filter {
 	return out
 }
 
-func (h *handlers) riskProcessEvent(lang api.Language, e store.RiskProcessEvent) *cwp.RiskProcessEvent {
+func (h *handlers) riskProcessEvent(lang api.Language, e store.RiskProcessEvent, now time.Time) *cwp.RiskProcessEvent {
 	online := int64(0)
-	if e.Host.Online {
+	if hostOnline(e.Host, now) {
 		online = 1
 	}
 	return &cwp.RiskProcessEvent{

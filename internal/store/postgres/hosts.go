@@ -63,6 +63,7 @@ func hostWhere(accountID int64, q store.HostQuery) *where {
 	if q.Online != nil {
 		w.add("online = %s", *q.Online)
 	}
+	hostStatsWhere(w, q)
 	return w
 }
 

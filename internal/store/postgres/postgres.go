@@ -38,13 +38,12 @@ const migrationLock int64 = 0x766967696c
 type Option func(*options)
 
 type options struct {
-	maxConns      int32
-	now           func() time.Time
-	copyThreshold int
+	maxConns int32
+	now      func() time.Time
 }
 
 func defaultOptions() options {
-	return options{now: time.Now, copyThreshold: 500}
+	return options{now: time.Now}
 }
 
 // WithMaxConns sets the pool size (default: pgxpool's, max(4, NumCPU), or
@@ -54,15 +53,10 @@ func WithMaxConns(n int32) Option { return func(o *options) { o.maxConns = n } }
 // WithClock sets the clock used for created/updated times (default time.Now).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
-// WithCopyThreshold sets the batch size from which event inserts use COPY
-// instead of pipelined INSERTs (default 500).
-func WithCopyThreshold(n int) Option { return func(o *options) { o.copyThreshold = max(1, n) } }
-
 // Store is a store.Store on PostgreSQL.
 type Store struct {
-	pool          *pgxpool.Pool
-	now           func() time.Time
-	copyThreshold int
+	pool *pgxpool.Pool
+	now  func() time.Time
 }
 
 var (
@@ -94,7 +88,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connecting: %w", err)
 	}
-	s := &Store{pool: pool, now: o.now, copyThreshold: o.copyThreshold}
+	s := &Store{pool: pool, now: o.now}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

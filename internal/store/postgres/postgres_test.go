@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"sync"
 	"testing"
@@ -132,6 +133,111 @@ func BenchmarkQueryRiskProcessEvents(b *testing.B) {
 	}
 	defer s.Close()
 	storetest.BenchmarkQueryRiskProcessEvents(b, s, storetest.DefaultBenchData)
+}
+
+// BenchmarkInsertRiskProcessEvents measures ingestion into a fresh database
+// of the VIGIL_TEST_POSTGRES server:
+//
+//	VIGIL_TEST_POSTGRES=postgres://… go test -run '^$' -bench 'InsertRiskProcessEvents$' -benchtime 200x ./internal/store/postgres/
+func BenchmarkInsertRiskProcessEvents(b *testing.B) {
+	storetest.BenchmarkInsertRiskProcessEvents(b, func(b *testing.B, batch int) storetest.IngestTarget {
+		s, err := Open(b.Context(), pgtest.FreshDatabase(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		t, err := storetest.NewIngestTarget(b.Context(), s, "ingest", storetest.IngestHosts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return t
+	})
+}
+
+// BenchmarkInsertRiskProcessEvents1M measures ingestion into a copy (CREATE
+// DATABASE … TEMPLATE) of the 1M-event database vigil_bench of
+// BenchmarkQueryRiskProcessEvents, seeded first if missing, into its account:
+//
+//	VIGIL_TEST_POSTGRES=postgres://… go test -run '^$' -bench 'InsertRiskProcessEvents1M$' -benchtime 200x ./internal/store/postgres/
+func BenchmarkInsertRiskProcessEvents1M(b *testing.B) {
+	server := pgtest.ServerURL(b)
+	ctx := b.Context()
+	s, err := Open(ctx, benchDatabase(b, server, "vigil_bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, err = storetest.DefaultBenchData.Seed(ctx, s, b.Logf)
+	s.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	storetest.BenchmarkInsertRiskProcessEvents(b, func(b *testing.B, batch int) storetest.IngestTarget {
+		n++
+		name := fmt.Sprintf("vigil_bench_ingest_%d", n)
+		conn, err := pgx.Connect(ctx, server)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE vigil_bench"); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			conn, err := pgx.Connect(ctx, server)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer conn.Close(ctx)
+			if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+				b.Error(err)
+			}
+		})
+		s, err := Open(ctx, databaseURL(b, server, name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		t, err := storetest.DefaultBenchData.IngestTarget(ctx, s, storetest.IngestHosts, b.Logf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return t
+	})
+}
+
+// benchDatabase creates the database name on server unless it exists and
+// returns its URL.
+func benchDatabase(b *testing.B, server, name string) string {
+	ctx := b.Context()
+	conn, err := pgx.Connect(ctx, server)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		b.Fatal(err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return databaseURL(b, server, name)
+}
+
+func databaseURL(b *testing.B, server, name string) string {
+	u, err := url.Parse(server)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }
 
 func TestCountsFollowWrites(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,8 +13,6 @@ import (
 	"github.com/vigil-sec/vigil/internal/store/internal/cols"
 	"github.com/vigil-sec/vigil/internal/store/internal/prep"
 )
-
-var riskInsertCols = append([]string{"account_id", "host_id", "threat_id"}, fieldNames(cols.RiskProcessEvent)...)
 
 const riskConflict = ` ON CONFLICT (account_id, host_id, pid, process_start_time, rule_name) DO UPDATE SET
 	detect_time = GREATEST(risk_process_events.detect_time, excluded.detect_time),
@@ -50,11 +47,9 @@ func (s *Store) InsertRiskProcessEvents(ctx context.Context, accountID int64, ev
 			return err
 		}
 		keys := make([]riskKey, len(distinct))
-		rows := make([][]any, len(distinct))
 		for i := range distinct {
 			e := &distinct[i]
 			keys[i] = riskKey{hosts[e.HostUUID], e.PID, e.ProcessStartTime.UnixMicro(), e.RuleName}
-			rows[i] = append([]any{accountID, hosts[e.HostUUID], threats[e.VirusName]}, cols.Values(cols.RiskProcessEvent, codec, e)...)
 		}
 		// Writing rows in key order keeps concurrent batches from deadlocking.
 		order := make([]int, len(distinct))
@@ -310,14 +305,18 @@ func sumCounts(ctx context.Context, tx pgx.Tx, w *where) (int64, error) {
 // unnestRiskSQL inserts a batch passed as one array per column: one
 // statement and one round trip for any batch size, no parameter limit, no
 // staging table, and the same plan (prepared once per connection) every time.
-var unnestRiskSQL = "INSERT INTO risk_process_events (" + strings.Join(riskInsertCols, ", ") + `)
+// The columns are spelled out (not cols.RiskProcessEvent) because the arrays
+// are built field by field in this order.
+var unnestRiskSQL = `INSERT INTO risk_process_events (account_id, host_id, threat_id, pid, ppid,
+		process_start_time, exe_path, cmdline, exe_md5, exe_sha256, user_name, group_name, container_id,
+		rule_name, check_platform, handle_status, first_detection_method, first_detect_time, detect_time, status_time)
 	SELECT $1, u.* FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::timestamptz[],
 		$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
 		$15::jsonb[], $16::int[], $17::int[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[]) AS u` +
 	riskConflict + riskReturning
 
-// riskArrays are the columns of a batch, in riskInsertCols order after
-// account_id.
+// riskArrays are the columns of a batch after account_id, in unnestRiskSQL's
+// order.
 type riskArrays struct {
 	host, threat, pid, ppid                        []int64
 	start                                          []time.Time
@@ -328,6 +327,9 @@ type riskArrays struct {
 	statusTime                                     []*time.Time
 }
 
+// insertRiskUnnest writes the events of distinct in the given order (key
+// order, so concurrent batches lock rows in the same order and cannot
+// deadlock) and stores their ids in ids.
 func insertRiskUnnest(ctx context.Context, tx pgx.Tx, accountID int64, distinct []store.RiskProcessEvent,
 	hosts, threats map[string]int64, keys []riskKey, order []int, ids []int64) error {
 	n := len(order)

@@ -62,6 +62,7 @@ func hostWhere(accountID int64, q store.HostQuery) *where {
 	if q.Online != nil {
 		w.add("online = ?", *q.Online)
 	}
+	hostStatsWhere(w, q)
 	return w
 }
 

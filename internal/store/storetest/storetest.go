@@ -28,6 +28,7 @@ func Run(t *testing.T, open Opener) {
 		{"Accounts", testAccounts},
 		{"APIKeys", testAPIKeys},
 		{"Hosts", testHosts},
+		{"HostStats", testHostStats},
 		{"Threats", testThreats},
 		{"RiskProcessEventsInsert", testRiskInsert},
 		{"RiskProcessEventsQuery", testRiskQuery},
@@ -40,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"Times", testTimes},
 		{"ImageScan", testImageScan},
 		{"Agents", testAgents},
+		{"EventStatusAndWhitelists", testEventStatusAndWhitelists},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

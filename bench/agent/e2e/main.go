@@ -1,0 +1,340 @@
+// Command e2e benchmarks the host agent end to end (issue 6, §5), with the
+// real `vigil server` and `vigil agent` binaries as subprocesses and the
+// official Go SDK reading what arrived:
+//
+//   - idle: after the initial sweep, the agent's CPU (utime+stime from
+//     /proc/PID/stat) over -idle, and its RSS (VmRSS, peak VmHWM);
+//
+//   - latency: -execs flagged executions (a copy of bash in /dev/shm with a
+//     miner command line), -concurrency at a time; for each, the time from
+//     just before fork/exec until DescribeRiskProcessEvents (filtered on the
+//     pid, polled every 10 ms) lists its Linux.Miner.CmdLine event;
+//
+//   - burst: /bin/true executed at -rate for -dur, every -flag-every'th
+//     execution a flagged long-lived process; afterwards every flagged pid
+//     must have its event; the agent's CPU during the burst is reported.
+//
+//     go build -o /tmp/vigil ./cmd/vigil && go run ./bench/agent/e2e -bin /tmp/vigil
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+)
+
+const (
+	adminID  = "AKIDbenchADMIN00000000000000000000000"
+	adminKey = "bench-admin-secret-key-000000001"
+	token    = "bench-enroll-token-0123456789"
+	minerArg = "stratum+tcp://pool.example:3333"
+)
+
+func main() {
+	bin := flag.String("bin", "", "vigil binary (required)")
+	mode := flag.String("mode", "idle,latency,burst", "phases to run")
+	idle := flag.Duration("idle", 60*time.Second, "idle measurement")
+	execs := flag.Int("execs", 1000, "flagged executions for the latency phase")
+	conc := flag.Int("concurrency", 4, "flagged executions in flight")
+	rate := flag.Int("rate", 2000, "burst executions per second")
+	dur := flag.Duration("dur", 10*time.Second, "burst length")
+	flagEvery := flag.Int("flag-every", 100, "every Nth burst execution is flagged")
+	workers := flag.Int("workers", 32, "burst generator goroutines")
+	scanCPU := flag.String("scan-cpu", "0.5", "agent --scan-cpu")
+	flag.Parse()
+	if *bin == "" {
+		fail(fmt.Errorf("-bin is required"))
+	}
+	dir, err := os.MkdirTemp("", "vigil-bench-agent-")
+	fail(err)
+	defer os.RemoveAll(dir)
+	shm, err := os.MkdirTemp("/dev/shm", "vigil-bench-")
+	fail(err)
+	defer os.RemoveAll(shm)
+	exe := filepath.Join(shm, "xmr")
+	b, err := os.ReadFile("/bin/bash")
+	fail(err)
+	fail(os.WriteFile(exe, b, 0o755))
+
+	addr := freeAddr()
+	srv := exec.Command(*bin, "server", "--data", filepath.Join(dir, "server"), "--listen", addr, "--rate-limit", "0", "--log-level", "warn")
+	srv.Env = append(os.Environ(), "VIGIL_ADMIN_SECRET_ID="+adminID, "VIGIL_ADMIN_SECRET_KEY="+adminKey, "VIGIL_AGENT_TOKEN="+token)
+	srvLog, _ := os.Create(filepath.Join(dir, "server.log"))
+	srv.Stdout, srv.Stderr = srvLog, srvLog
+	fail(srv.Start())
+	defer func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() }()
+	waitHealthy(addr)
+
+	agLogPath := filepath.Join(dir, "agent.log")
+	agLog, _ := os.Create(agLogPath)
+	ag := exec.Command(*bin, "agent", "--server", "http://"+addr, "--token", token, "--data", filepath.Join(dir, "agent"), "--scan-cpu", *scanCPU)
+	ag.Stdout, ag.Stderr = agLog, agLog
+	t0 := time.Now()
+	fail(ag.Start())
+	defer func() {
+		ag.Process.Signal(syscall.SIGTERM)
+		ag.Wait()
+		out, _ := os.ReadFile(agLogPath)
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "agent stopped") || strings.Contains(l, "sweep done") && !strings.Contains(l, "reason=periodic") {
+				fmt.Println("agent log:", l)
+			}
+		}
+	}()
+	pid := ag.Process.Pid
+	for !strings.Contains(readFile(agLogPath), "sweep done") {
+		if time.Since(t0) > 2*time.Minute {
+			fail(fmt.Errorf("no initial sweep:\n%s", readFile(agLogPath)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Printf("agent up, initial sweep done after %v; agent CPU so far %v\n", time.Since(t0).Round(time.Millisecond), cpuOf(pid))
+
+	cp := profile.NewClientProfile()
+	cp.HttpProfile.Endpoint = addr
+	cp.HttpProfile.Scheme = "HTTP"
+	cp.DisableRegionBreaker = true
+	client := common.NewCommonClient(common.NewCredential(adminID, adminKey), "ap-guangzhou", cp)
+
+	if strings.Contains(*mode, "idle") {
+		time.Sleep(5 * time.Second) // let start-up work (uploads, cache save) settle
+		c0, w0 := cpuOf(pid), time.Now()
+		time.Sleep(*idle)
+		used, wall := cpuOf(pid)-c0, time.Since(w0)
+		rss, hwm := memOf(pid)
+		fmt.Printf("idle: CPU %v over %v = %.3f %% of a core (target ≤ 1 %%); VmRSS %d MB, VmHWM %d MB (target ≤ 64 MB)\n",
+			used, wall.Round(time.Millisecond), 100*float64(used)/float64(wall), rss>>10, hwm>>10)
+	}
+
+	if strings.Contains(*mode, "latency") {
+		c0, w0 := cpuOf(pid), time.Now()
+		lat := make([]time.Duration, 0, *execs)
+		var mu sync.Mutex
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range *conc {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= int64(*execs) {
+					start := time.Now()
+					cmd := exec.Command(exe, "-c", "sleep 3; :", "xmr", "-o", minerArg, "-u", "wallet")
+					if err := cmd.Start(); err != nil {
+						fail(err)
+					}
+					for !hasEvent(client, cmd.Process.Pid, "Linux.Miner.CmdLine") {
+						if time.Since(start) > 30*time.Second {
+							fail(fmt.Errorf("pid %d: no event after 30 s", cmd.Process.Pid))
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
+					d := time.Since(start)
+					go func() { cmd.Process.Kill(); cmd.Wait() }()
+					mu.Lock()
+					lat = append(lat, d)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		slices.Sort(lat)
+		q := func(p float64) time.Duration {
+			return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(time.Millisecond)
+		}
+		used := cpuOf(pid) - c0
+		fmt.Printf("latency: %d flagged execs, %d in flight: p50 %v p90 %v p99 %v max %v (target p99 ≤ 1 s); agent CPU %v over %v\n",
+			len(lat), *conc, q(0.50), q(0.90), q(0.99), lat[len(lat)-1].Round(time.Millisecond), used, time.Since(w0).Round(time.Millisecond))
+	}
+
+	if strings.Contains(*mode, "burst") {
+		c0, w0 := cpuOf(pid), time.Now()
+		flagged, total := burst(exe, *rate, *dur, *workers, *flagEvery)
+		genWall := time.Since(w0)
+		deadline := time.Now().Add(60 * time.Second)
+		missing := slices.Clone(flagged)
+		for len(missing) > 0 && time.Now().Before(deadline) {
+			var still []int
+			for _, p := range missing {
+				if !hasEvent(client, p, "Linux.Miner.CmdLine") {
+					still = append(still, p)
+				}
+			}
+			missing = still
+			if len(missing) > 0 {
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		used := cpuOf(pid) - c0
+		fmt.Printf("burst: %d executions in %v (%.0f/s reached, target %d/s), %d flagged: %d missed; agent CPU %v (%.1f %% of a core over the burst and catch-up %v)\n",
+			total, genWall.Round(time.Millisecond), float64(total)/genWall.Seconds(), *rate, len(flagged), len(missing),
+			used, 100*float64(used)/float64(time.Since(w0)), time.Since(w0).Round(time.Millisecond))
+		for _, p := range flagged { // the flagged sleepers this run started
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+}
+
+// burst runs /bin/true at rate for dur; every flagEvery'th execution is the
+// flagged exe, left running for 30 s. It returns the flagged pids and the
+// number of executions.
+func burst(exe string, rate int, dur time.Duration, workers, flagEvery int) ([]int, int) {
+	tick := make(chan int, rate)
+	go func() {
+		defer close(tick)
+		interval := time.Second / time.Duration(rate)
+		start := time.Now()
+		n := int(dur / interval)
+		for i := 0; i < n; i++ {
+			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+				time.Sleep(d)
+			}
+			tick <- i
+		}
+	}()
+	var mu sync.Mutex
+	var flagged []int
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	devnull, _ := os.Open(os.DevNull)
+	attr := &syscall.ProcAttr{Files: []uintptr{devnull.Fd(), devnull.Fd(), devnull.Fd()}}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range tick {
+				if flagEvery > 0 && i%flagEvery == 0 {
+					pid, err := syscall.ForkExec(exe, []string{exe, "-c", "sleep 30; :", "xmr", "-o", minerArg, "-u", "wallet"}, attr)
+					if err == nil {
+						mu.Lock()
+						flagged = append(flagged, pid)
+						mu.Unlock()
+						go func() { var ws syscall.WaitStatus; syscall.Wait4(pid, &ws, 0, nil) }()
+					}
+				} else {
+					pid, err := syscall.ForkExec("/bin/true", []string{"true"}, attr)
+					if err == nil {
+						var ws syscall.WaitStatus
+						syscall.Wait4(pid, &ws, 0, nil)
+					}
+				}
+				total.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return flagged, int(total.Load())
+}
+
+var hits sync.Map // pid → true once seen
+
+func hasEvent(c *common.Client, pid int, virus string) bool {
+	if _, ok := hits.Load(pid); ok {
+		return true
+	}
+	req := tchttp.NewCommonRequest("cwp", "2018-02-28", "DescribeRiskProcessEvents")
+	req.SetActionParameters(map[string]any{"Limit": 100, "Filters": []map[string]any{{"Name": "ProcessId", "Values": []string{strconv.Itoa(pid)}}}})
+	resp := tchttp.NewCommonResponse()
+	if err := c.Send(req, resp); err != nil {
+		fail(err)
+	}
+	var env struct {
+		Response struct {
+			List []struct {
+				ProcessId int
+				VirusName string
+			}
+		}
+	}
+	if err := json.Unmarshal(resp.GetBody(), &env); err != nil {
+		fail(err)
+	}
+	for _, e := range env.Response.List {
+		if e.ProcessId == pid && e.VirusName == virus {
+			hits.Store(pid, true)
+			return true
+		}
+	}
+	return false
+}
+
+// cpuOf is utime+stime of pid (clock ticks of 10 ms).
+func cpuOf(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// memOf is VmRSS and VmHWM of pid, in kB.
+func memOf(pid int) (rss, hwm int64) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) >= 2 {
+			v, _ := strconv.ParseInt(fs[1], 10, 64)
+			switch fs[0] {
+			case "VmRSS:":
+				rss = v
+			case "VmHWM:":
+				hwm = v
+			}
+		}
+	}
+	return rss, hwm
+}
+
+func readFile(p string) string { b, _ := os.ReadFile(p); return string(b) }
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fail(err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitHealthy(addr string) {
+	for range 1500 {
+		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fail(fmt.Errorf("server did not come up"))
+}
+
+func fail(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+}
