@@ -393,9 +393,6 @@ func (m *Monitor) sweep(ctx context.Context, reason string) {
 }
 
 func (m *Monitor) worker(ctx context.Context) {
-	// Locked so that the thread's CPU clock measures exactly this worker.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	for {
 		var jb job
 		select { // real-time first
@@ -416,9 +413,14 @@ func (m *Monitor) worker(ctx context.Context) {
 			}
 			return
 		}
+		// Locked to its thread while it judges, so that the thread's CPU
+		// clock measures exactly this job (only then: a goroutine locked
+		// while it waits for work costs a thread hand-off per job).
+		runtime.LockOSThread()
 		t0 := threadCPU()
 		n := m.judge(ctx, jb)
 		used := threadCPU() - t0
+		runtime.UnlockOSThread()
 		m.judgeCPU.Add(int64(used))
 		m.limiter.charge(used)
 		if jb.sweep != nil {
