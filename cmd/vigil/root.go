@@ -17,6 +17,7 @@ func newRootCmd() *cobra.Command {
 		newTokensCmd(),
 		newAgentCmd(),
 		newScanCmd(), newRulesCmd(),
+		newQuarantineCmd(),
 	)
 	return root
 }

@@ -29,7 +29,7 @@ func DefaultAgent() Agent {
 		Data:          "/var/lib/vigil-agent",
 		SweepInterval: 10 * time.Minute,
 		ScanCPU:       0.5,
-		MaxScanSize:   32 << 20,
+		MaxScanSize:   16 << 20,
 		LogLevel:      "info",
 		LogFormat:     "text",
 	}

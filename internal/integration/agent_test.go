@@ -288,7 +288,9 @@ func TestAgentEndToEnd(t *testing.T) {
 	if st, _ := os.Stat(filepath.Join(dataDir, "agent-credential.json")); st.Mode().Perm() != 0o600 {
 		t.Errorf("credential mode %v", st.Mode())
 	}
-	var c struct{ HostUUID string `json:"host_uuid"` }
+	var c struct {
+		HostUUID string `json:"host_uuid"`
+	}
 	json.Unmarshal(cred, &c)
 
 	// 1. The machine's own processes: nothing (beyond tolerated /tmp test binaries).
@@ -377,9 +379,11 @@ func TestAgentEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := runCommand(t, ts, acct.ID, c.HostUUID, agentapi.KillCommand(stored.PID, stored.ProcessStartTime, stored.ID))
-	if !res.Killed {
-		t.Fatalf("kill result %+v, want killed", res)
+	// Through the official SDK: ModifyRiskEventsStatus Operate 7 (kill).
+	if err := cwpCall(ts.admin(), "ModifyRiskEventsStatus", map[string]any{
+		"RiskType": "PROCESS", "Operate": 7, "Ids": []uint64{uint64(minerEv.EventId)},
+	}, nil); err != nil {
+		t.Fatalf("ModifyRiskEventsStatus Operate 7: %v", err)
 	}
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- miner.Wait() }()
@@ -390,6 +394,18 @@ func TestAgentEndToEnd(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the miner still runs after the kill")
+	}
+	// The kill result moves the event to killed (HandleStatus 3).
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		ev, _ := waitRisk(t, ts, miner.Process.Pid, "Linux.Miner.CmdLine", time.Second)
+		if ev.HandleStatus == int64(store.HandleKilled) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("HandleStatus %d after the kill, want %d (killed)", ev.HandleStatus, store.HandleKilled)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	for _, p := range []*exec.Cmd{decoy, scanner} {
 		if err := p.Process.Signal(syscall.Signal(0)); err != nil {

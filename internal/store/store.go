@@ -39,6 +39,7 @@ type Store interface {
 	Agents
 	RiskEventStatus
 	Whitelists
+	VirusAdmin
 
 	// Close releases the database handles. The Store is unusable afterwards.
 	Close() error

@@ -40,7 +40,7 @@ const (
 // DefaultMaxScanSize is the largest executable the agent's engine reads:
 // smaller than the scanners' default, because the scan buffer counts in the
 // agent's memory (RSS bound 64 MB); larger executables are still hashed.
-const DefaultMaxScanSize = 32 << 20
+const DefaultMaxScanSize = 16 << 20
 
 // Config of an agent run.
 type Config struct {
@@ -208,7 +208,7 @@ func newEngine(ctx context.Context, cfg Config, log *slog.Logger) (*engine.Engin
 		engine.WithRuleSnapshot(cachePath+".rules"),
 		engine.WithMaxSize(maxSize),
 		engine.WithHashOversize(true),
-		engine.WithConcurrency(monitor.DefaultWorkers),
+		engine.WithConcurrency(1), // one scan buffer at a time: it counts in the RSS bound
 	)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("engine: %w", err)

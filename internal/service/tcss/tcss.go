@@ -35,6 +35,8 @@ type Deps struct {
 	WakeScans func()
 	// Exports runs export jobs and signs their download URLs.
 	Exports Exporter
+	// Virus is the agent side of the trojan-file actions (virus.go).
+	Virus VirusAgents
 }
 
 type handlers struct{ Deps }
@@ -50,6 +52,7 @@ func Register(mux *server.Mux, d Deps) {
 	h.registerRegistryActions(mux)
 	h.registerScanActions(mux)
 	h.registerExportActions(mux)
+	h.registerVirusActions(mux)
 }
 
 func (h *handlers) describeVirusDetail(ctx context.Context, c *server.Call, req *tcss.DescribeVirusDetailRequest) (*tcss.DescribeVirusDetailResponse, error) {
@@ -87,8 +90,8 @@ func (h *handlers) describeVirusDetail(ctx context.Context, c *server.Call, req 
 		ProcessFileAuthority:         api.Ptr(e.Process.FileAuthority),
 		SourceType:                   api.Ptr(int64(e.SourceType)),
 		Tags:                         svc.StringPtrs(e.Threat.Tags),
-		HarmDescribe:                 api.Ptr(lang.Pick(e.Threat.Desc.EN, e.Threat.Desc.ZH)),
-		SuggestScheme:                api.Ptr(lang.Pick(e.Threat.Solution.EN, e.Threat.Solution.ZH)),
+		HarmDescribe:                 api.Ptr(pickText(lang, e.Threat.Desc.EN, e.Threat.Desc.ZH)),
+		SuggestScheme:                api.Ptr(pickText(lang, e.Threat.Solution.EN, e.Threat.Solution.ZH)),
 		Mark:                         api.Ptr(e.Mark),
 		FileName:                     api.Ptr(e.FileName),
 		FileMd5:                      api.Ptr(e.FileMD5),

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"ImageScan", testImageScan},
 		{"Agents", testAgents},
 		{"EventStatusAndWhitelists", testEventStatusAndWhitelists},
+		{"VirusAdmin", testVirusAdmin},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
