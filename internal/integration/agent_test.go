@@ -207,12 +207,10 @@ func plant(t *testing.T, dir, name string, argv ...string) *exec.Cmd {
 	t.Helper()
 	exe := filepath.Join(dir, name)
 	if _, err := os.Stat(exe); err != nil {
-		data, err := os.ReadFile("/bin/bash")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(exe, data, 0o755); err != nil {
-			t.Fatal(err)
+		// cp, not os.WriteFile: a writable fd of ours could leak into a
+		// child forked concurrently, and exec would fail with "text file busy".
+		if out, err := exec.Command("cp", "/bin/bash", exe).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v: %s", err, out)
 		}
 	}
 	cmd := exec.Command(exe)

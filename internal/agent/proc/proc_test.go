@@ -41,13 +41,11 @@ func fileDigests(t testing.TB, p string) (string, string) {
 // copyExe copies a system binary to dir so tests can run and delete it.
 func copyExe(t testing.TB, src, dir, name string) string {
 	t.Helper()
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o755); err != nil {
-		t.Fatal(err)
+	// cp, not os.WriteFile: a writable fd of ours could leak into a child
+	// forked concurrently, and exec would fail with "text file busy".
+	if out, err := exec.Command("cp", src, p).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
 	}
 	return p
 }

@@ -53,13 +53,11 @@ func copySelf(t testing.TB, dir, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o755); err != nil {
-		t.Fatal(err)
+	// cp, not os.WriteFile: a writable fd of ours could leak into a child
+	// forked concurrently, and exec would fail with "text file busy".
+	if out, err := exec.Command("cp", self, p).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
 	}
 	return p
 }
