@@ -153,7 +153,9 @@ func (c *Containerd) run(ns, name, imageRef string, args []string, opts []RunOpt
 	if err != nil {
 		return nil, fmt.Errorf("task: %w", err)
 	}
-	ch, err := task.Wait(context.Background())
+	// The wait outlives this call's timeout: it reports the exit whenever
+	// the task ends.
+	ch, err := task.Wait(namespaces.WithNamespace(context.Background(), ns))
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +258,10 @@ func (k *Container) stop() error {
 		return fmt.Errorf("kill: %w", err)
 	}
 	select {
-	case <-ch:
+	case st := <-ch:
+		if err := st.Error(); err != nil {
+			return fmt.Errorf("wait: %w", err)
+		}
 	case <-ctx.Done():
 		return fmt.Errorf("task did not exit: %w", ctx.Err())
 	}
