@@ -83,7 +83,6 @@ func TestErrorCodes(t *testing.T) {
 		{"another account's event", ts.client(other.adminID, other.adminKey), "tcss", "2020-11-01", "DescribeVirusDetail", map[string]any{"Id": idStr(f.virusEventID)}, "ResourceNotFound", idStr(f.virusEventID), 0},
 		{"another account's image", ts.client(other.adminID, other.adminKey), "tcss", "2020-11-01", "DescribeAssetImageRegistryVirusList", map[string]any{"Id": f.imageID}, "ResourceNotFound", "Id", 0},
 		{"readonly key may not modify", ts.client(a.roID, a.roKey), "cwp", "2018-02-28", "ModifyRiskEventsStatus", map[string]any{"Operate": 1, "RiskType": "PROCESS"}, "UnauthorizedOperation", "ModifyRiskEventsStatus", 0},
-		{"action not implemented yet", admin, "tcss", "2020-11-01", "DescribeVirusAutoIsolateSetting", map[string]any{}, "UnsupportedOperation", "DescribeVirusAutoIsolateSetting", 0},
 		{"body over 10 MB", admin, "tcss", "2020-11-01", "DescribeVirusDetail", map[string]any{"Id": strings.Repeat("x", 10<<20+1)}, "RequestSizeLimitExceeded", "", 0},
 	}
 	for _, tt := range tests {

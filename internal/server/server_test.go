@@ -1,8 +1,12 @@
 package server
 
 import (
+	"context"
+	"net/url"
 	"testing"
 	"time"
+
+	"github.com/vigil-sec/vigil/internal/api"
 )
 
 func TestRoleAllows(t *testing.T) {
@@ -62,5 +66,55 @@ func TestRateLimiter(t *testing.T) {
 	}
 	if off := newRateLimiter(0, time.Now); !off.allow(k) {
 		t.Fatal("a zero limit must disable limiting")
+	}
+}
+
+// fakeSpec documents two actions; tests register a handler for one.
+type fakeSpec struct{}
+
+func (fakeSpec) Service() string                             { return "cwp" }
+func (fakeSpec) Version() string                             { return "2018-02-28" }
+func (fakeSpec) HasAction(name string) bool                  { return name == "Done" || name == "NotYet" }
+func (fakeSpec) Validate(_ string, b []byte) ([]byte, error) { return b, nil }
+func (fakeSpec) FormToJSON(string, url.Values) ([]byte, error) {
+	return []byte("{}"), nil
+}
+
+type fakeResp struct{ RequestId string }
+
+func (r *fakeResp) SetRequestId(id string) { r.RequestId = id }
+
+// TestRoute: a documented action without a handler is UnsupportedOperation,
+// an undocumented one InvalidAction, an unknown version NoSuchVersion.
+func TestRoute(t *testing.T) {
+	m := NewMux(fakeSpec{})
+	Handle(m, "2018-02-28", "Done", func(context.Context, *Call, *struct{}) (*fakeResp, error) { return &fakeResp{}, nil })
+	// Routing only: "Done" resolves to its handler, "NotYet" to the
+	// UnsupportedOperation one, which is invoked.
+	tests := []struct {
+		ver, action string
+		want        api.Code
+	}{
+		{"2018-02-28", "Done", ""},
+		{"2018-02-28", "NotYet", api.UnsupportedOperation},
+		{"2018-02-28", "Nope", api.InvalidAction},
+		{"2000-01-01", "Done", api.NoSuchVersion},
+		{"", "Done", api.MissingParameter},
+		{"2018-02-28", "", api.MissingParameter},
+	}
+	for _, tt := range tests {
+		_, h, err := m.route(tt.ver, tt.action)
+		if err == nil && tt.action == "NotYet" {
+			_, err = h(context.Background(), &Call{}, []byte("{}"))
+		}
+		var got api.Code
+		if ae := api.AsError(err); ae != nil {
+			got = ae.Code
+		} else if err != nil {
+			t.Fatalf("%s %s: not an API error: %v", tt.ver, tt.action, err)
+		}
+		if got != tt.want {
+			t.Errorf("%s %s: code %q, want %q", tt.ver, tt.action, got, tt.want)
+		}
 	}
 }
