@@ -15,7 +15,7 @@ func newAgentCmd() *cobra.Command {
 	cfg := config.DefaultAgent()
 	cmd := &cobra.Command{
 		Use:   "agent",
-		Short: "Run the host agent: detect risk processes, report them, execute kill commands",
+		Short: "Run the host agent: detect risk processes and trojan files in containers, report them, act on them",
 		Long: `Run the host agent (as root). It enrolls once with the enrollment token
 (vigil tokens create, or the server's VIGIL_AGENT_TOKEN) and from then on
 authenticates with its own credential, kept in the data directory. It sees
@@ -23,6 +23,9 @@ every process start through the netlink process connector, sweeps /proc at
 start and every sweep interval, judges each process with the engine and the
 process heuristics, spools events on disk until the server has them, and kills
 processes on the server's order (only the pid with the recorded start time).
+It also watches the root filesystems of the host's containers (fanotify) and
+judges every file written or run there, isolates containers' networks,
+quarantines files and runs one-click scans on the server's order.
 Settings come from flags, VIGIL_* environment variables and a YAML file
 (--config), in that order of precedence.`,
 		Example: `  vigil agent --server https://vigil.example:9750 --token vgt_… --data /var/lib/vigil-agent`,
@@ -58,6 +61,12 @@ Settings come from flags, VIGIL_* environment variables and a YAML file
 				MaxScanSize:   cfg.MaxScanSize,
 				Version:       version.String(),
 				Logger:        logger,
+
+				ContainerdSocket: cfg.ContainerdSocket,
+				DockerSocket:     cfg.DockerSocket,
+				ClusterID:        cfg.ClusterID,
+				ClusterName:      cfg.ClusterName,
+				NoContainers:     cfg.NoContainers,
 			})
 		},
 	}

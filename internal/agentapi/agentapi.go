@@ -14,6 +14,8 @@
 //	POST /agent/v1/events                  {events, dropped} → {accepted, event_ids, rejected, dropped_ack}
 //	GET  /agent/v1/commands?wait=25s       → {commands}   (long poll)
 //	POST /agent/v1/commands/{id}/result    {ok, error, result}
+//	POST /agent/v1/virus-events            trojan files in containers (virus.go)
+//	POST /agent/v1/scan-progress           one-click scan reports (virus.go)
 //
 // Enrollment: an operator creates an enrollment token for an account
 // (`vigil tokens create`, or VIGIL_AGENT_TOKEN for the default account); the
@@ -112,7 +114,8 @@ type options struct {
 	pollInterval      time.Duration
 	redeliverAfter    time.Duration
 	eventFilter       EventFilter
-	onResult          func(ctx context.Context, c store.AgentCommand)
+	onResult          []func(ctx context.Context, c store.AgentCommand)
+	virus             VirusHooks
 	registerer        prometheus.Registerer
 }
 
@@ -163,11 +166,12 @@ func WithRedeliverAfter(d time.Duration) Option { return func(o *options) { o.re
 // WithEventFilter sets a filter applied to every upload before it is stored.
 func WithEventFilter(f EventFilter) Option { return func(o *options) { o.eventFilter = f } }
 
-// WithOnResult sets a function called after an agent reported a command's
-// result (e.g. to move a risk event from killing to killed). It runs in the
-// request; a slow one delays the agent's answer.
+// WithOnResult adds a function called after an agent reported a command's
+// result (e.g. to move a risk event from killing to killed); given several
+// times, each is called in turn (each looks at the kinds it knows). It runs
+// in the request; a slow one delays the agent's answer.
 func WithOnResult(f func(ctx context.Context, c store.AgentCommand)) Option {
-	return func(o *options) { o.onResult = f }
+	return func(o *options) { o.onResult = append(o.onResult, f) }
 }
 
 // WithRegisterer registers the handler's metrics (default: none).
@@ -227,6 +231,8 @@ func NewHandler(st store.Store, opts ...Option) *Handler {
 	h.mux.Handle("POST "+wire.PathEvents, h.auth(h.events))
 	h.mux.Handle("GET "+wire.PathCommands, h.auth(h.commands))
 	h.mux.Handle("POST "+wire.PathCommands+"/{id}/result", h.auth(h.result))
+	h.mux.Handle("POST "+wire.PathVirusEvents, h.auth(h.virusEvents)) // virus.go
+	h.mux.Handle("POST "+wire.PathScanProgress, h.auth(h.scanProgress))
 	return h
 }
 
@@ -755,8 +761,8 @@ func (h *Handler) result(w http.ResponseWriter, r *http.Request, p principal) {
 		h.internal(w, r, "command result", err)
 		return
 	}
-	if h.opts.onResult != nil {
-		h.opts.onResult(r.Context(), c)
+	for _, f := range h.opts.onResult {
+		f(r.Context(), c)
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 }

@@ -171,6 +171,7 @@ func Open(ctx context.Context, cfg config.Server, opts ...Option) (*App, error) 
 		Syncer:     a.syncer,
 		WakeScans:  a.scans.Wake,
 		Exports:    a.exports,
+		Virus:      a.virusAgents(), // tcssagents.go
 	})
 	a.api = server.New(mux, newKeyLookup(st, box, o.now),
 		server.WithLogger(o.logger), server.WithRateLimit(cfg.RateLimit), server.WithClock(o.now),
@@ -181,7 +182,7 @@ func Open(ctx context.Context, cfg config.Server, opts ...Option) (*App, error) 
 		}))
 	// --- agent protocol (internal/agentapi) ---
 	a.Agents = agentapi.NewHandler(st, append([]agentapi.Option{agentapi.WithLogger(o.logger), agentapi.WithClock(o.now),
-		agentapi.WithRegisterer(a.registry)}, a.riskEventOptions()...)...) // risk-event hooks: cwpevents.go
+		agentapi.WithRegisterer(a.registry)}, append(a.riskEventOptions(), a.virusEventOptions()...)...)...) // hooks: cwpevents.go, tcssagents.go
 	if err := a.seedThreats(ctx); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("threat catalog: %w", err)

@@ -65,6 +65,7 @@ func (a *App) startWorkers(ctx context.Context) (wait func()) {
 	}
 	run("image scans", a.scans.Run)
 	run("exports", a.exports.Run)
+	run("virus scan sweep", a.runVirusSweep) // tcssagents.go
 	if a.cfg.LocalAgent {
 		run("local agent", a.runLocalAgent) // localagent.go
 	}

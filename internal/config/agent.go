@@ -21,6 +21,11 @@ type Agent struct {
 	MaxScanSize        int64         `yaml:"max_scan_size" help:"largest executable scanned by content, bytes (larger ones are hashed only)"`
 	LogLevel           string        `yaml:"log_level" help:"debug, info, warn or error"`
 	LogFormat          string        `yaml:"log_format" help:"text or json"`
+	ContainerdSocket   string        `yaml:"containerd_socket" help:"containerd's socket, for container names, images and pods (\"-\": none)"`
+	DockerSocket       string        `yaml:"docker_socket" help:"the Docker Engine API socket (\"-\": none)"`
+	ClusterID          string        `yaml:"cluster_id" help:"id of the Kubernetes cluster this node belongs to, reported with container findings"`
+	ClusterName        string        `yaml:"cluster_name" help:"name of that cluster"`
+	NoContainers       bool          `yaml:"no_containers" help:"do not watch container files nor act on containers"`
 }
 
 // DefaultAgent returns the defaults of `vigil agent`.
@@ -32,6 +37,9 @@ func DefaultAgent() Agent {
 		MaxScanSize:   16 << 20,
 		LogLevel:      "info",
 		LogFormat:     "text",
+
+		ContainerdSocket: "/run/containerd/containerd.sock",
+		DockerSocket:     "/var/run/docker.sock",
 	}
 }
 

@@ -1,11 +1,13 @@
 // Package hostagent is vigil's host agent put together: enrollment and
 // credential, the on-disk event spool, the process monitor, the kill command
-// handler, heartbeats, uploads and the command long poll. `vigil agent` runs
+// handler, heartbeats, uploads and the command long poll, and the container
+// trojan-file pipeline with its commands (virus.go). `vigil agent` runs
 // it as its own process; `vigil server --local-agent` runs it inside the
 // server (with an in-process transport).
 //
 // The data directory holds the credential (agent-credential.json, 0600), the
-// spool (spool/), the pinned boot time (boot-time.json) and the engine's scan
+// spools (spool/, spool-virus/), the file quarantine (quarantine/,
+// quarantine.key), the pinned boot time (boot-time.json) and the engine's scan
 // cache (scan-cache, scan-cache.rules), so a restart neither re-enrolls nor
 // rescans unchanged binaries nor reports a process twice.
 package hostagent
@@ -62,6 +64,19 @@ type Config struct {
 
 	// Monitor are extra monitor options (tests).
 	Monitor []monitor.Option
+
+	// Containers (virus.go). The sockets default to the runtimes' usual
+	// ones; "-" disables a runtime. NoContainers turns the container-file
+	// watcher and commands off.
+	ContainerdSocket   string
+	DockerSocket       string
+	ClusterID          string
+	ClusterName        string
+	NoContainers       bool
+	RediscoverInterval time.Duration // 0: DefaultRediscoverInterval
+	// Mountinfo is where container root filesystems are looked for (default
+	// /proc/self/mountinfo).
+	Mountinfo string
 }
 
 // Run runs the agent until ctx ends (nil), or until the server stops
@@ -141,7 +156,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return transport.SpoolEvents(sp, evs...)
 	}, mopts...)
 	killer := monitor.NewKiller(reader, mon.Clock())
-	handle := commandHandler(killer, log)
+	var virus *virusPipeline
+	if !cfg.NoContainers {
+		if virus, err = newVirusPipeline(cfg, log, eng, reader, client); err != nil {
+			return err
+		}
+		defer virus.close()
+	}
+	handle := commandHandler(killer, virus, log)
 
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -161,6 +183,10 @@ func Run(ctx context.Context, cfg Config) error {
 	run("uploader", func(ctx context.Context) error { return client.RunUploader(ctx, sp, nil) })
 	run("commands", func(ctx context.Context) error { return client.RunCommands(ctx, handle) })
 	run("heartbeats", func(ctx context.Context) error { return client.RunHeartbeats(ctx, fs.facts, sp, handle) })
+	if virus != nil {
+		run("container files", func(ctx context.Context) error { return virus.runWatch(ctx, cfg.DataDir) })
+		run("virus uploader", func(ctx context.Context) error { return client.RunVirusUploader(ctx, virus.sp, nil) })
+	}
 	if len(cfg.Rules) > 0 {
 		run("rule reload", func(ctx context.Context) error {
 			return eng.Watch(ctx, 30*time.Second, func(ev engine.ReloadEvent) {
@@ -169,6 +195,9 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 	}
 	wg.Wait()
+	if virus != nil {
+		virus.wg.Wait() // one-click scans in flight end with rctx
+	}
 	st := mon.Stats()
 	log.Info("agent stopped", "exec_events", st.ExecEvents, "judged", st.Judged, "events", st.Events,
 		"overruns", st.Overruns, "overflows", st.Overflows, "judge_cpu", st.JudgeCPU.Round(time.Millisecond))
@@ -220,8 +249,13 @@ func newEngine(ctx context.Context, cfg Config, log *slog.Logger) (*engine.Engin
 }
 
 // commandHandler executes the server's commands.
-func commandHandler(k *monitor.Killer, log *slog.Logger) transport.CommandHandler {
+func commandHandler(k *monitor.Killer, virus *virusPipeline, log *slog.Logger) transport.CommandHandler {
 	return func(ctx context.Context, cmd wire.Command) wire.CommandResult {
+		if virus != nil {
+			if res, handled := virus.command(ctx, cmd); handled {
+				return res
+			}
+		}
 		switch cmd.Kind {
 		case wire.CommandKill:
 			var p wire.KillPayload

@@ -39,6 +39,34 @@ type UploadStats struct {
 // returns ErrUnauthorized if the credential stops working, ctx's error
 // otherwise. onUpload, if not nil, is called after each acknowledged upload.
 func (c *Client) RunUploader(ctx context.Context, sp *spool.Spool, onUpload func(UploadStats)) error {
+	return runUploader(ctx, c, sp, func(ctx context.Context, evs []wire.Event, dropped uint64) (wire.EventsResponse, error) {
+		return c.SendEvents(ctx, wire.EventsRequest{Events: evs, Dropped: dropped})
+	}, onUpload)
+}
+
+// SpoolVirusEvents appends container trojan-file events to sp as one record
+// (a spool of their own: RunVirusUploader drains it).
+func SpoolVirusEvents(sp *spool.Spool, events ...wire.VirusEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(events)
+	if err != nil {
+		return fmt.Errorf("transport: %w", err)
+	}
+	return sp.Append(b, len(events))
+}
+
+// RunVirusUploader is RunUploader for a spool of SpoolVirusEvents records.
+func (c *Client) RunVirusUploader(ctx context.Context, sp *spool.Spool, onUpload func(UploadStats)) error {
+	return runUploader(ctx, c, sp, func(ctx context.Context, evs []wire.VirusEvent, dropped uint64) (wire.EventsResponse, error) {
+		return c.SendVirusEvents(ctx, wire.VirusEventsRequest{Events: evs, Dropped: dropped})
+	}, onUpload)
+}
+
+// runUploader drains a spool whose records are JSON arrays of E.
+func runUploader[E any](ctx context.Context, c *Client, sp *spool.Spool,
+	send func(ctx context.Context, evs []E, dropped uint64) (wire.EventsResponse, error), onUpload func(UploadStats)) error {
 	log := c.c.opts.logger
 	var stats UploadStats
 	for {
@@ -55,37 +83,37 @@ func (c *Client) RunUploader(ctx context.Context, sp *spool.Spool, onUpload func
 				return ctx.Err()
 			}
 		}
-		req := wire.EventsRequest{Dropped: dropped}
+		var batch []E
 		var end spool.Position
 		for _, r := range recs {
-			if len(req.Events) > 0 && len(req.Events)+r.Items > c.c.opts.maxBatch {
+			if len(batch) > 0 && len(batch)+r.Items > c.c.opts.maxBatch {
 				break
 			}
-			var evs []wire.Event
+			var evs []E
 			if err := json.Unmarshal(r.Data, &evs); err != nil {
 				// Cannot happen with SpoolEvents; never let one bad record block the spool.
 				log.ErrorContext(ctx, "spool record is not an event batch: skipped", "err", err)
 			}
-			req.Events = append(req.Events, evs...)
+			batch = append(batch, evs...)
 			end = r.End
 		}
-		resp, err := c.SendEvents(ctx, req)
+		resp, err := send(ctx, batch, dropped)
 		var se *StatusError
 		switch {
 		case errors.Is(err, ErrUnauthorized):
 			return err
 		case errors.As(err, &se) && len(recs) <= 1:
 			// A permanent refusal of a single record: resending cannot help.
-			log.ErrorContext(ctx, "server refused an event batch: dropped", "events", len(req.Events), "err", err)
+			log.ErrorContext(ctx, "server refused an event batch: dropped", "events", len(batch), "err", err)
 		case errors.As(err, &se):
 			// Retry smaller: the first record alone.
 			one, perr := sp.Peek(1, 0)
 			if perr != nil || len(one) == 0 {
 				return errors.Join(err, perr)
 			}
-			var evs []wire.Event
+			var evs []E
 			_ = json.Unmarshal(one[0].Data, &evs)
-			if resp, err = c.SendEvents(ctx, wire.EventsRequest{Events: evs, Dropped: dropped}); err != nil {
+			if resp, err = send(ctx, evs, dropped); err != nil {
 				if !errors.As(err, &se) {
 					return err
 				}

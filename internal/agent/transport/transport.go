@@ -416,6 +416,18 @@ func (c *Client) SendEvents(ctx context.Context, req wire.EventsRequest) (wire.E
 	return resp, err
 }
 
+// SendVirusEvents uploads container trojan-file events (idempotent).
+func (c *Client) SendVirusEvents(ctx context.Context, req wire.VirusEventsRequest) (wire.EventsResponse, error) {
+	var resp wire.EventsResponse
+	err := c.c.do(ctx, http.MethodPost, wire.PathVirusEvents, req, &resp, c.c.opts.timeout)
+	return resp, err
+}
+
+// SendScanProgress reports the host's progress on a scan task.
+func (c *Client) SendScanProgress(ctx context.Context, p wire.ScanProgress) error {
+	return c.c.do(ctx, http.MethodPost, wire.PathScanProgress, p, nil, c.c.opts.timeout)
+}
+
 // PollCommands waits up to wait on the server for commands.
 func (c *Client) PollCommands(ctx context.Context, wait time.Duration) ([]wire.Command, error) {
 	var resp wire.CommandsResponse

@@ -191,3 +191,177 @@ type Error struct {
 	Code    string `json:"code"` // e.g. "unauthorized", "invalid", "too_large"
 	Message string `json:"message"`
 }
+
+// Trojan files in containers (tcss runtime virus events, issue 5).
+
+// Paths of the container-file endpoints.
+const (
+	PathVirusEvents  = Prefix + "virus-events"
+	PathScanProgress = Prefix + "scan-progress"
+)
+
+// VirusProcess is the process that wrote or ran a trojan file, or its parent
+// or an ancestor (then only Path, Argv, User, Group are set).
+type VirusProcess struct {
+	PID   int64  `json:"pid,omitempty"`
+	Name  string `json:"name,omitempty"`
+	Path  string `json:"path,omitempty"`
+	MD5   string `json:"md5,omitempty"`
+	Argv  string `json:"argv,omitempty"`
+	Chain string `json:"chain,omitempty"` // "git(433802)|node(280016)|…"
+	User  string `json:"user,omitempty"`
+	Group string `json:"group,omitempty"`
+}
+
+// VirusEvent is one trojan file found in a container (tcss
+// DescribeVirusList). The server keys it by (host, container, path, md5): a
+// resent or repeated one refreshes the stored event.
+type VirusEvent struct {
+	ContainerID     string            `json:"container_id"`
+	ContainerName   string            `json:"container_name,omitempty"`
+	ContainerStatus string            `json:"container_status,omitempty"` // RUNNING, …, DESTROYED
+	ImageID         string            `json:"image_id,omitempty"`
+	ImageName       string            `json:"image_name,omitempty"`
+	Labels          map[string]string `json:"labels,omitempty"`
+	PodName         string            `json:"pod_name,omitempty"`
+	PodIP           string            `json:"pod_ip,omitempty"`
+	Namespace       string            `json:"namespace,omitempty"`
+	WorkloadType    string            `json:"workload_type,omitempty"`
+	ClusterID       string            `json:"cluster_id,omitempty"`
+	ClusterName     string            `json:"cluster_name,omitempty"`
+	NodeID          string            `json:"node_id,omitempty"`
+	NodeName        string            `json:"node_name,omitempty"`
+
+	// FilePath is the path inside the container.
+	FilePath       string    `json:"file_path"`
+	FileMD5        string    `json:"file_md5"`
+	FileSize       int64     `json:"file_size"`
+	FileAuthority  string    `json:"file_authority,omitempty"` // "-rwxr-xr-x"
+	FileAccessTime time.Time `json:"file_access_time,omitempty"`
+	FileModifyTime time.Time `json:"file_modify_time,omitempty"`
+
+	VirusName     string   `json:"virus_name"`
+	RiskLevel     string   `json:"risk_level,omitempty"`
+	CheckPlatform []string `json:"check_platform,omitempty"`
+	// SourceType: 0 one-click scan, 1 scheduled scan, 2 real time.
+	SourceType int   `json:"source_type"`
+	TaskID     int64 `json:"task_id,omitempty"`
+
+	Process  VirusProcess `json:"process"`
+	Parent   VirusProcess `json:"parent"`
+	Ancestor VirusProcess `json:"ancestor"`
+
+	DetectTime time.Time `json:"detect_time"`
+
+	// Texts of VirusName, as in Event (threat catalog).
+	Tags       []string `json:"tags,omitempty"`
+	DescZH     string   `json:"desc_zh,omitempty"`
+	DescEN     string   `json:"desc_en,omitempty"`
+	SolutionZH string   `json:"solution_zh,omitempty"`
+	SolutionEN string   `json:"solution_en,omitempty"`
+	Reference  string   `json:"reference,omitempty"`
+}
+
+// VirusEventsRequest is POST /agent/v1/virus-events; the answer is an
+// EventsResponse (an event the whitelist suppresses is accepted with id 0).
+type VirusEventsRequest struct {
+	Events  []VirusEvent `json:"events"`
+	Dropped uint64       `json:"dropped,omitempty"`
+}
+
+// Container-file command kinds.
+const (
+	// CommandIsolateContainer / CommandRestoreContainer cut a container off
+	// the network inside its network namespace, or restore it. Payload
+	// ContainerPayload, result ContainerNetResult.
+	CommandIsolateContainer = "isolate_container"
+	CommandRestoreContainer = "restore_container"
+	// CommandQuarantineFile / CommandRestoreFile move a container's file into
+	// the host's quarantine, or back. Payload FilePayload, result FileResult.
+	CommandQuarantineFile = "quarantine_file"
+	CommandRestoreFile    = "restore_file"
+	// CommandScanContainers starts a one-click scan (the result only says it
+	// started; progress goes to PathScanProgress, findings are VirusEvents with
+	// SourceType 0 and the task id). CommandStopScan stops one. Payloads
+	// ScanPayload and StopScanPayload.
+	CommandScanContainers = "scan_containers"
+	CommandStopScan       = "stop_scan"
+)
+
+// ContainerPayload names a container (and the event that asked).
+type ContainerPayload struct {
+	ContainerID string `json:"container_id"`
+	EventID     int64  `json:"event_id,omitempty"`
+}
+
+// ContainerNetResult is the container's network state after the command:
+// Status NORMAL, ISOLATED, ISOLATE_FAILED or RESTORE_FAILED; Reason
+// (CONTAINER_NOT_FOUND, …) when failed.
+type ContainerNetResult struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// FilePayload names a container's file (the path inside the container).
+type FilePayload struct {
+	EventID     int64  `json:"event_id"`
+	ContainerID string `json:"container_id"`
+	Path        string `json:"path"`
+	MD5         string `json:"md5,omitempty"`
+	// Kill: also SIGKILL the processes using the file (auto-isolation).
+	Kill bool `json:"kill,omitempty"`
+	// Auto: the isolation was decided by the auto-isolation setting.
+	Auto bool `json:"auto,omitempty"`
+}
+
+// FileResult is a file command's outcome: OK, or SubStatus says why not
+// (FILE_NOT_FOUND, CONTAINER_NOT_FOUND_DEAL_ISOLATE, …).
+type FileResult struct {
+	OK        bool   `json:"ok"`
+	SubStatus string `json:"sub_status,omitempty"`
+	Detail    string `json:"detail,omitempty"`
+	SampleID  string `json:"sample_id,omitempty"`
+	MD5       string `json:"md5,omitempty"`
+	SHA256    string `json:"sha256,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+	// HostPath is where the file was on the host (/proc/PID/root/…).
+	HostPath string `json:"host_path,omitempty"`
+}
+
+// ScanPayload is a CommandScanContainers' payload.
+type ScanPayload struct {
+	TaskID       int64    `json:"task_id"`
+	ContainerIDs []string `json:"container_ids,omitempty"` // empty: all running containers
+	// PathMode: SCAN_PATH_ALL, SCAN_PATH_DEFAULT or SCAN_PATH_USER_DEFINE
+	// (Paths included, or excluded when Exclude).
+	PathMode string    `json:"path_mode"`
+	Paths    []string  `json:"paths,omitempty"`
+	Exclude  bool      `json:"exclude,omitempty"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// StopScanPayload is a CommandStopScan's payload.
+type StopScanPayload struct {
+	TaskID       int64    `json:"task_id"`
+	ContainerIDs []string `json:"container_ids,omitempty"` // empty: the whole task
+}
+
+// ContainerScanProgress is one container of a ScanProgress.
+type ContainerScanProgress struct {
+	ContainerID string `json:"container_id"`
+	Progress    int64  `json:"progress"` // 0..100
+	Done        bool   `json:"done"`
+	RiskCount   int64  `json:"risk_count"`
+	Error       string `json:"error,omitempty"`
+}
+
+// ScanProgress is POST /agent/v1/scan-progress: the host's progress on a
+// scan task. Findings are uploaded (spooled) before the report saying Done.
+type ScanProgress struct {
+	TaskID     int64                   `json:"task_id"`
+	Progress   int64                   `json:"progress"`
+	Done       bool                    `json:"done"`
+	Error      string                  `json:"error,omitempty"`
+	Containers []ContainerScanProgress `json:"containers,omitempty"`
+}
