@@ -62,6 +62,7 @@ func main() {
 	flagEvery := flag.Int("flag-every", 100, "every Nth burst execution is flagged")
 	workers := flag.Int("workers", 32, "burst generator goroutines")
 	scanCPU := flag.String("scan-cpu", "0.5", "agent --scan-cpu")
+	agentArgs := flag.String("agent-args", "", "more agent flags, space-separated (e.g. --no-containers)")
 	flag.Parse()
 	if *bin == "" {
 		fail(fmt.Errorf("-bin is required"))
@@ -88,7 +89,8 @@ func main() {
 
 	agLogPath := filepath.Join(dir, "agent.log")
 	agLog, _ := os.Create(agLogPath)
-	ag := exec.Command(*bin, "agent", "--server", "http://"+addr, "--token", token, "--data", filepath.Join(dir, "agent"), "--scan-cpu", *scanCPU)
+	ag := exec.Command(*bin, append([]string{"agent", "--server", "http://" + addr, "--token", token, "--data", filepath.Join(dir, "agent"), "--scan-cpu", *scanCPU},
+		strings.Fields(*agentArgs)...)...)
 	ag.Stdout, ag.Stderr = agLog, agLog
 	t0 := time.Now()
 	fail(ag.Start())

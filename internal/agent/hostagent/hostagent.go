@@ -140,6 +140,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer saveCache()
 	judge := procjudge.New(reader, procjudge.WithEngine(eng), procjudge.WithLogger(log))
+	trimExecutableRSS() // the init of every linked package is behind us
 
 	scanCPU := cfg.ScanCPU
 	if scanCPU < 0 {
@@ -150,7 +151,12 @@ func Run(ctx context.Context, cfg Config) error {
 		monitor.WithBootTime(boot),
 		monitor.WithSweepInterval(cfg.SweepInterval),
 		monitor.WithScanCPU(scanCPU, 0),
-		monitor.OnSweep(func(monitor.SweepStats) { saveCache() }),
+		monitor.OnSweep(func(monitor.SweepStats) {
+			saveCache()
+			// Start-up and the sweep touched code the steady state does
+			// not run: give those pages back (see trimExecutableRSS).
+			trimExecutableRSS()
+		}),
 	}, cfg.Monitor...)
 	mon := monitor.New(reader, judge, func(_ context.Context, evs []wire.Event) error {
 		return transport.SpoolEvents(sp, evs...)
