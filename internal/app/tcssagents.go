@@ -67,7 +67,7 @@ func (t tcssAgents) StartContainerScan(ctx context.Context, accountID int64, hos
 	}
 	return t.enqueue(ctx, accountID, hostUUID, wire.CommandScanContainers, wire.ScanPayload{
 		TaskID: taskID, ContainerIDs: spec.ContainerIDs, PathMode: spec.PathMode, Paths: spec.Paths,
-		Exclude: spec.Exclude, Deadline: spec.Deadline.UTC(),
+		Exclude: spec.Exclude, Deadline: spec.Deadline.UTC(), Scheduled: spec.Scheduled,
 	}, ttl)
 }
 

@@ -65,7 +65,8 @@ func (a *App) startWorkers(ctx context.Context) (wait func()) {
 	}
 	run("image scans", a.scans.Run)
 	run("exports", a.exports.Run)
-	run("virus scan sweep", a.runVirusSweep) // tcssagents.go
+	run("virus scan sweep", a.runVirusSweep)       // tcssagents.go
+	run("virus scan schedule", a.runVirusSchedule) // virusschedule.go
 	if a.cfg.LocalAgent {
 		run("local agent", a.runLocalAgent) // localagent.go
 	}

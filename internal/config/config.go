@@ -42,19 +42,25 @@ type Server struct {
 	ScanWorkers int           `yaml:"scan_workers" help:"images scanned at once by this server"`
 	ExportTTL   time.Duration `yaml:"export_ttl" help:"how long export download links stay valid"`
 	LocalAgent  bool          `yaml:"local_agent" help:"also run a host agent for this machine inside the server, enrolled into the default account"`
+
+	VirusScanSchedule time.Duration `yaml:"virus_scan_schedule" help:"interval of the scheduled container trojan scan of every account with online agents, e.g. 24h (0 = off)"`
+	VirusScanPaths    string        `yaml:"virus_scan_paths" help:"what the scheduled container scan walks: default (binary and drop directories) or all"`
+	VirusScanTimeout  time.Duration `yaml:"virus_scan_timeout" help:"how long a scheduled container scan may run before it times out"`
 }
 
 // DefaultServer returns the defaults of `vigil server`.
 func DefaultServer() Server {
 	return Server{
-		Listen:          "127.0.0.1:9750",
-		Data:            "./vigil-data",
-		RateLimit:       20,
-		LogLevel:        "info",
-		LogFormat:       "text",
-		ShutdownTimeout: 15 * time.Second,
-		ScanWorkers:     2,
-		ExportTTL:       time.Hour,
+		Listen:           "127.0.0.1:9750",
+		Data:             "./vigil-data",
+		RateLimit:        20,
+		LogLevel:         "info",
+		LogFormat:        "text",
+		ShutdownTimeout:  15 * time.Second,
+		ScanWorkers:      2,
+		ExportTTL:        time.Hour,
+		VirusScanPaths:   "default",
+		VirusScanTimeout: 6 * time.Hour,
 	}
 }
 
@@ -75,6 +81,15 @@ func (s *Server) Validate() error {
 	}
 	if s.PublicURL != "" && !strings.HasPrefix(s.PublicURL, "http://") && !strings.HasPrefix(s.PublicURL, "https://") {
 		errs = append(errs, errors.New("public_url must start with http:// or https://"))
+	}
+	if s.VirusScanSchedule < 0 || (s.VirusScanSchedule > 0 && s.VirusScanSchedule < time.Second) {
+		errs = append(errs, errors.New("virus_scan_schedule must be 0 (off) or at least 1s"))
+	}
+	if s.VirusScanPaths != "default" && s.VirusScanPaths != "all" {
+		errs = append(errs, fmt.Errorf("virus_scan_paths %q: want default or all", s.VirusScanPaths))
+	}
+	if s.VirusScanTimeout < time.Second {
+		errs = append(errs, errors.New("virus_scan_timeout must be at least 1s"))
 	}
 	if s.RateLimit < 0 {
 		errs = append(errs, errors.New("rate_limit must be >= 0"))

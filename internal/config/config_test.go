@@ -70,11 +70,14 @@ func TestLoadErrors(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	for name, mut := range map[string]func(*Server){
-		"tls half":      func(s *Server) { s.TLSCert = "c.pem" },
-		"negative rate": func(s *Server) { s.RateLimit = -1 },
-		"bad db":        func(s *Server) { s.Database = "mysql://x" },
-		"bad level":     func(s *Server) { s.LogLevel = "loud" },
-		"bad zone":      func(s *Server) { s.TimeZone = "Mars/Olympus" },
+		"tls half":                  func(s *Server) { s.TLSCert = "c.pem" },
+		"negative rate":             func(s *Server) { s.RateLimit = -1 },
+		"bad db":                    func(s *Server) { s.Database = "mysql://x" },
+		"bad level":                 func(s *Server) { s.LogLevel = "loud" },
+		"bad zone":                  func(s *Server) { s.TimeZone = "Mars/Olympus" },
+		"sub-second virus schedule": func(s *Server) { s.VirusScanSchedule = time.Millisecond },
+		"bad virus paths":           func(s *Server) { s.VirusScanPaths = "some" },
+		"no virus timeout":          func(s *Server) { s.VirusScanTimeout = 0 },
 	} {
 		s := DefaultServer()
 		mut(&s)

@@ -339,6 +339,9 @@ type ScanPayload struct {
 	Paths    []string  `json:"paths,omitempty"`
 	Exclude  bool      `json:"exclude,omitempty"`
 	Deadline time.Time `json:"deadline"`
+	// Scheduled marks a task the server's schedule started: its findings
+	// are reported with SourceType 1 (0 is a one-click scan).
+	Scheduled bool `json:"scheduled,omitempty"`
 }
 
 // StopScanPayload is a CommandStopScan's payload.

@@ -49,6 +49,8 @@ type ContainerScanSpec struct {
 	Exclude  bool     `json:"exclude,omitempty"`
 	// Deadline is when the server gives up on the task.
 	Deadline time.Time `json:"deadline"`
+	// Scheduled: started by the server's schedule (findings SourceType 1).
+	Scheduled bool `json:"scheduled,omitempty"`
 }
 
 // ScanDispatcher starts and stops one-click scans on the hosts' agents;
