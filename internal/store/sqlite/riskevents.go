@@ -356,7 +356,8 @@ const (
 // planRisk chooses the indexes for f. SQLite's planner, left alone, prefers
 // to read an order index and skip rows whenever it avoids a sort, which on a
 // selective filter reads most of the table; the counts table gives the
-// sizes it lacks. See migrations/0001_init.sql for the indexes.
+// sizes it lacks. See migrations/0001_init.sql and 0004_rpe_ingest_indexes.sql
+// for the indexes.
 func (s *Store) planRisk(ctx context.Context, tx *sql.Tx, accountID int64, f *riskFilter) (riskPlan, error) {
 	orderIndex := "rpe_detect"
 	if f.q.OrderBy == store.OrderByStartTime {
@@ -387,10 +388,11 @@ func (s *Store) planRisk(ctx context.Context, tx *sql.Tx, accountID int64, f *ri
 		driver = "rpe_host"
 	case f.byThreat:
 		driver = "rpe_threat"
-	case len(f.q.HandleStatuses) == 1 && !f.timeRange && f.q.OrderBy == store.OrderByDetectTime:
-		// One status, newest/oldest first: read that status's slice in order.
-		return riskPlan{page: "rpe_status_detect", count: "rpe_status"}, nil
 	case len(f.q.HandleStatuses) > 0 || f.byOther:
+		// Statuses alone: common ones (the walk below) are read in order
+		// from rpe_start/rpe_detect, rare ones gathered from rpe_status.
+		// One status by detect time no longer has its own index: 0004
+		// dropped rpe_status_detect, one index less per inserted event.
 		driver = "rpe_status"
 	case f.timeRange:
 		// Counting a time range needs only rpe_start; a page in detect order
