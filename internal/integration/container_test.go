@@ -197,6 +197,13 @@ func TestContainerTrojans(t *testing.T) {
 	if err := os.WriteFile(root+"/opt/app/launch.sh", planted, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Also planted before the agent: it is seen when it is run (OPEN_EXEC),
+	// not when written. Another md5, so no other subtest's rule touches it;
+	// it sleeps first, so its process is still there to be read.
+	runScript := append([]byte("#!/bin/sh\nsleep 3\n"), bytes.TrimPrefix(planted, []byte("#!/bin/sh\n"))...)
+	if err := os.WriteFile(root+"/opt/app/run.sh", runScript, 0o755); err != nil {
+		t.Fatal(err)
+	}
 
 	ts := startServer(t)
 	ctx := context.Background()
@@ -248,6 +255,29 @@ func TestContainerTrojans(t *testing.T) {
 	if ev.Id == "" {
 		t.FailNow()
 	}
+
+	t.Run("Exec", func(t *testing.T) {
+		start := time.Now()
+		go k.Exec(t, "sh", "-c", "/opt/app/run.sh >/dev/null 2>&1 & sleep 3; :")
+		e := waitVirus(t, ts, name, 2*time.Second, "executed file", func(e virusItem) bool { return e.FilePath == "/opt/app/run.sh" })
+		t.Logf("file executed → in DescribeVirusList: %v", time.Since(start).Round(time.Millisecond))
+		if e.MD5 != md5hex(runScript) {
+			t.Errorf("executed file: %+v", e)
+		}
+		var d struct {
+			ProcessChan string
+			SourceType  int64
+		}
+		if err := tcssCall(ts.admin(), "DescribeVirusDetail", map[string]any{"Id": e.Id}, &d); err != nil {
+			t.Fatal(err)
+		}
+		// The executing process: the script's interpreter, a child of the
+		// exec'ing shell, under the container's shim.
+		if d.SourceType != 2 || !strings.Contains(d.ProcessChan, "containerd-shim") {
+			t.Errorf("executed file detail: %+v", d)
+		}
+		t.Logf("executed file: process chain %s", d.ProcessChan)
+	})
 
 	t.Run("ContainerIsolation", func(t *testing.T) {
 		addr := vethTo(t, k.PID)
