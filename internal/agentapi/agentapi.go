@@ -88,14 +88,9 @@ const (
 // DefaultHeartbeatInterval is the heartbeat period the server asks for.
 const DefaultHeartbeatInterval = 30 * time.Second
 
-// OfflineAfter is how many heartbeat intervals without one make a host offline.
-const OfflineAfter = 3
-
-// Online reports whether h counts as online at now: its agent said so in its
-// last heartbeat, and that heartbeat is recent.
-func Online(h store.Host, now time.Time) bool {
-	return h.Online && !h.LastSeen.IsZero() && now.Sub(h.LastSeen) < OfflineAfter*DefaultHeartbeatInterval
-}
+// Online reports whether h counts as online at now (store.Host.OnlineAt:
+// three missed default heartbeats make a host offline).
+func Online(h store.Host, now time.Time) bool { return h.OnlineAt(now) }
 
 // credentialCacheTTL bounds how long a revoked credential keeps working on a
 // server that had it cached.

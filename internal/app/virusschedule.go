@@ -118,7 +118,6 @@ func (s *virusScheduler) tick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	online := true
 	var claimed []int64
 	var errs []error
 	for _, acct := range accts {
@@ -130,7 +129,7 @@ func (s *virusScheduler) tick(ctx context.Context) error {
 		if now.Sub(st.At) < s.interval {
 			continue // claimed within the interval, by this server or another
 		}
-		p, err := s.a.Store.QueryHosts(ctx, acct.ID, store.HostQuery{Online: &online, Limit: 1})
+		p, err := s.a.Store.QueryHosts(ctx, acct.ID, store.HostQuery{SeenSince: now.Add(-store.HostOfflineAfter), Limit: 1})
 		if err != nil {
 			errs = append(errs, err)
 			continue

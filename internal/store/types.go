@@ -71,6 +71,18 @@ type Host struct {
 	UpdatedAt    time.Time
 }
 
+// HostOfflineAfter is how long after its last heartbeat a host counts as
+// offline: three missed 30 s heartbeats. It is the one definition of
+// "online" behind Host.OnlineAt and HostQuery.SeenSince/SeenBefore.
+const HostOfflineAfter = 3 * 30 * time.Second
+
+// OnlineAt reports whether the host counts as online at now: its agent said
+// so in its last heartbeat, and that heartbeat is recent. HostQuery's
+// SeenSince: now.Add(-HostOfflineAfter) selects the same hosts.
+func (h Host) OnlineAt(now time.Time) bool {
+	return h.Online && !h.LastSeen.IsZero() && now.Sub(h.LastSeen) < HostOfflineAfter
+}
+
 // Localized is a text in Chinese and English; the API picks one by language.
 type Localized struct {
 	ZH string

@@ -173,7 +173,7 @@ func cwpFilters(in []*cwp.Filter) []svc.Filter {
 
 func (h *handlers) riskProcessEvent(lang api.Language, e store.RiskProcessEvent, now time.Time) *cwp.RiskProcessEvent {
 	online := int64(0)
-	if hostOnline(e.Host, now) {
+	if e.Host.OnlineAt(now) {
 		online = 1
 	}
 	return &cwp.RiskProcessEvent{

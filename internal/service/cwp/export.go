@@ -78,7 +78,7 @@ var riskExportColumns = []riskExportColumn{
 	{"Public IP", "外网IP", func(x *riskExportRow) string { return x.e.Host.PublicIP }},
 	{"Host ID", "主机ID", func(x *riskExportRow) string { return x.e.Host.UUID }},
 	{"Host status", "主机状态", func(x *riskExportRow) string {
-		if hostOnline(x.e.Host, x.now) {
+		if x.e.Host.OnlineAt(x.now) {
 			return x.lang.Pick("Online", "在线")
 		}
 		return x.lang.Pick("Offline", "离线")

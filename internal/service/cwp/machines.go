@@ -22,19 +22,8 @@ const (
 	machineRegion = "ap-others"
 )
 
-// offlineAfter is agentapi.Online's rule: a host is offline after 3 missed
-// 30 s heartbeats. The service may not import agentapi (depcheck);
-// internal/integration checks that the two agree.
-const offlineAfter = 3 * 30 * time.Second
-
 // addedWindow is AddedOnTheFifteen's "added within 15 days".
 const addedWindow = 15 * 24 * time.Hour
-
-// hostOnline reports whether h is online at now: its agent said so in its
-// last heartbeat, and that heartbeat is recent (agentapi.Online).
-func hostOnline(h store.Host, now time.Time) bool {
-	return h.Online && !h.LastSeen.IsZero() && now.Sub(h.LastSeen) < offlineAfter
-}
 
 // What vigil is, in the fields of Machine that describe Tencent Cloud
 // products: one edition with everything on and no licence quota.
@@ -168,7 +157,7 @@ func machineQuery(req *cwp.DescribeMachinesRequest, now time.Time) (store.HostQu
 			return q, false, err
 		}
 	}
-	cutoff := now.Add(-offlineAfter)
+	cutoff := now.Add(-store.HostOfflineAfter)
 	switch states {
 	case 0:
 		match = false
@@ -214,7 +203,7 @@ func machineQuery(req *cwp.DescribeMachinesRequest, now time.Time) (store.HostQu
 // trusted); SecurityStatus is RISK when there is one.
 func machine(lang api.Language, h store.Host, pending int64, now time.Time) *cwp.Machine {
 	status := "OFFLINE"
-	if hostOnline(h, now) {
+	if h.OnlineAt(now) {
 		status = "ONLINE"
 	}
 	security := "SAFE"

@@ -40,11 +40,13 @@ func (h *handlers) exporter() (Exporter, error) {
 
 // virusExportColumn is one ExportField of the registry virus list export:
 // the ImageVirus member names of DescribeAssetImageRegistryVirusList.
-type virusExportColumn struct {
+type exportColumn[T any] struct {
 	field  string
 	en, zh string
-	value  func(v store.ImageVirus, lang api.Language) string
+	value  func(v T, lang api.Language) string
 }
+
+type virusExportColumn = exportColumn[store.ImageVirus]
 
 var virusExportColumns = []virusExportColumn{
 	{"Path", "Path", "路径", func(v store.ImageVirus, _ api.Language) string { return strings.TrimPrefix(v.Path, "/") }},
@@ -64,17 +66,19 @@ var virusExportColumns = []virusExportColumn{
 	{"LatestScanTime", "Latest scan time", "最近扫描时间", func(v store.ImageVirus, _ api.Language) string { return svc.FormatRegistry(v.LatestScanTime) }},
 }
 
-// virusExportFields picks the columns of ExportField (every column when empty).
-func virusExportFields(fields []*string) ([]virusExportColumn, error) {
+// pickColumns picks the columns ExportField names, in its order and without
+// repeats (every column when it is empty); an unknown name is an error
+// naming its ExportField.N.
+func pickColumns[T any](all []exportColumn[T], fields []*string) ([]exportColumn[T], error) {
 	if len(fields) == 0 {
-		return virusExportColumns, nil
+		return all, nil
 	}
-	var out []virusExportColumn
+	var out []exportColumn[T]
 	seen := make(map[string]bool)
 next:
 	for i, p := range fields {
 		f := api.Value(p)
-		for _, col := range virusExportColumns {
+		for _, col := range all {
 			if strings.EqualFold(col.field, f) {
 				if !seen[col.field] {
 					seen[col.field] = true
@@ -83,8 +87,8 @@ next:
 				continue next
 			}
 		}
-		names := make([]string, len(virusExportColumns))
-		for j, col := range virusExportColumns {
+		names := make([]string, len(all))
+		for j, col := range all {
 			names[j] = col.field
 		}
 		return nil, api.ErrInvalidParameterValue(fmt.Sprintf("ExportField.%d", i),
@@ -99,14 +103,13 @@ func (h *handlers) describeAssetImageRegistryVirusListExport(ctx context.Context
 	if err != nil {
 		return nil, err
 	}
-	cols, err := virusExportFields(req.ExportField)
+	cols, err := pickColumns(virusExportColumns, req.ExportField)
 	if err != nil {
 		return nil, err
 	}
 	// Image and filters exactly as DescribeAssetImageRegistryVirusList takes
 	// them; Limit and Offset are not applied: the export holds every match.
-	list := &tcss.DescribeAssetImageRegistryVirusListRequest{Filters: req.Filters, ImageInfo: req.ImageInfo, Id: req.Id}
-	q, img, err := h.exportVirusQuery(ctx, c, list)
+	q, img, err := h.registryVirusQuery(ctx, c, req.Filters, req.Id, req.ImageInfo)
 	if err != nil {
 		return nil, err
 	}
@@ -186,53 +189,4 @@ func (h *handlers) describeExportJobResult(ctx context.Context, c *server.Call, 
 		resp.ExportStatus = api.Ptr(store.ExportRunning)
 	}
 	return resp, nil
-}
-
-// exportVirusQuery resolves the image and filters of the registry virus list
-// the way describeAssetImageRegistryVirusList does (Id or ImageInfo; Level,
-// RiskLevel and Name filters), without paging.
-func (h *handlers) exportVirusQuery(ctx context.Context, c *server.Call, req *tcss.DescribeAssetImageRegistryVirusListRequest) (store.ImageVirusQuery, store.RegistryImage, error) {
-	in := make([]svc.Filter, 0, len(req.Filters))
-	for _, f := range req.Filters {
-		if f != nil {
-			in = append(in, svc.Filter{Name: api.Value(f.Name), Values: svc.Strings(f.Values), Exact: api.Value(f.ExactMatch)})
-		}
-	}
-	fs, err := svc.Filters("Filters", in, "Level", "RiskLevel", "Name")
-	if err != nil {
-		return store.ImageVirusQuery{}, store.RegistryImage{}, err
-	}
-	q := store.ImageVirusQuery{Names: fs["Name"].Text()}
-	for _, key := range []string{"Level", "RiskLevel"} {
-		if f, ok := fs[key]; ok {
-			for i, v := range f.Values {
-				level, err := riskLevel(f.ValueParam(i), v)
-				if err != nil {
-					return store.ImageVirusQuery{}, store.RegistryImage{}, err
-				}
-				q.RiskLevels = append(q.RiskLevels, level)
-			}
-		}
-	}
-	var img store.RegistryImage
-	switch {
-	case req.Id != nil:
-		if *req.Id > 1<<62 {
-			return q, img, svc.StoreError(store.ErrNotFound, "Id", fmt.Sprint(*req.Id))
-		}
-		img, err = h.Store.GetRegistryImage(ctx, c.AccountID, int64(*req.Id))
-		if err != nil {
-			return q, img, svc.StoreError(err, "Id", fmt.Sprint(*req.Id))
-		}
-	case req.ImageInfo != nil:
-		ii := req.ImageInfo
-		ref := store.ImageRef{RegistryName: api.Value(ii.InstanceName), Namespace: api.Value(ii.Namespace), Name: api.Value(ii.ImageName), Tag: api.Value(ii.ImageTag)}
-		img, err = h.Store.FindRegistryImage(ctx, c.AccountID, ref)
-		if err != nil {
-			return q, img, svc.StoreError(err, "ImageInfo", ref.RegistryName+"/"+ref.Namespace+"/"+ref.Name+":"+ref.Tag)
-		}
-	default:
-		return q, img, api.NewError(api.MissingParameter, "Give the image as `Id` or `ImageInfo`.", "请通过 `Id` 或 `ImageInfo` 指定镜像。")
-	}
-	return q, img, nil
 }

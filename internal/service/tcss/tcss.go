@@ -137,51 +137,11 @@ func (h *handlers) describeAssetImageRegistryVirusList(ctx context.Context, c *s
 	if err != nil {
 		return nil, err
 	}
-	in := make([]svc.Filter, 0, len(req.Filters))
-	for _, f := range req.Filters {
-		if f != nil {
-			in = append(in, svc.Filter{Name: api.Value(f.Name), Values: svc.Strings(f.Values), Exact: api.Value(f.ExactMatch)})
-		}
-	}
-	// The description names the filters Level and Name; its example uses RiskLevel.
-	fs, err := svc.Filters("Filters", in, "Level", "RiskLevel", "Name")
+	q, img, err := h.registryVirusQuery(ctx, c, req.Filters, req.Id, req.ImageInfo)
 	if err != nil {
 		return nil, err
 	}
-	q := store.ImageVirusQuery{Limit: limit, Offset: offset, Names: fs["Name"].Text()}
-	for _, key := range []string{"Level", "RiskLevel"} {
-		if f, ok := fs[key]; ok {
-			for i, v := range f.Values {
-				level, err := riskLevel(f.ValueParam(i), v)
-				if err != nil {
-					return nil, err
-				}
-				q.RiskLevels = append(q.RiskLevels, level)
-			}
-		}
-	}
-
-	var img store.RegistryImage
-	switch {
-	case req.Id != nil:
-		if *req.Id > 1<<62 {
-			return nil, svc.StoreError(store.ErrNotFound, "Id", fmt.Sprint(*req.Id))
-		}
-		img, err = h.Store.GetRegistryImage(ctx, c.AccountID, int64(*req.Id))
-		if err != nil {
-			return nil, svc.StoreError(err, "Id", fmt.Sprint(*req.Id))
-		}
-	case req.ImageInfo != nil:
-		ii := req.ImageInfo
-		ref := store.ImageRef{RegistryName: api.Value(ii.InstanceName), Namespace: api.Value(ii.Namespace), Name: api.Value(ii.ImageName), Tag: api.Value(ii.ImageTag)}
-		img, err = h.Store.FindRegistryImage(ctx, c.AccountID, ref)
-		if err != nil {
-			return nil, svc.StoreError(err, "ImageInfo", ref.RegistryName+"/"+ref.Namespace+"/"+ref.Name+":"+ref.Tag)
-		}
-	default:
-		return nil, api.NewError(api.MissingParameter, "Give the image as `Id` or `ImageInfo`.", "请通过 `Id` 或 `ImageInfo` 指定镜像。")
-	}
-
+	q.Limit, q.Offset = limit, offset
 	page, err := h.Store.QueryImageViruses(ctx, c.AccountID, img.ID, q)
 	if err != nil {
 		return nil, svc.StoreError(err, "Id", fmt.Sprint(img.ID))
@@ -209,6 +169,55 @@ func (h *handlers) describeAssetImageRegistryVirusList(ctx context.Context, c *s
 		})
 	}
 	return resp, nil
+}
+
+// registryVirusQuery resolves the image (Id or ImageInfo) and the filters
+// (Level/RiskLevel, Name) of the registry virus list and its export; the
+// caller adds paging.
+func (h *handlers) registryVirusQuery(ctx context.Context, c *server.Call, filters []*tcss.AssetFilters, id *uint64, info *tcss.ImageInfo) (store.ImageVirusQuery, store.RegistryImage, error) {
+	var img store.RegistryImage
+	in := make([]svc.Filter, 0, len(filters))
+	for _, f := range filters {
+		if f != nil {
+			in = append(in, svc.Filter{Name: api.Value(f.Name), Values: svc.Strings(f.Values), Exact: api.Value(f.ExactMatch)})
+		}
+	}
+	// The description names the filters Level and Name; its example uses RiskLevel.
+	fs, err := svc.Filters("Filters", in, "Level", "RiskLevel", "Name")
+	if err != nil {
+		return store.ImageVirusQuery{}, img, err
+	}
+	q := store.ImageVirusQuery{Names: fs["Name"].Text()}
+	for _, key := range []string{"Level", "RiskLevel"} {
+		if f, ok := fs[key]; ok {
+			for i, v := range f.Values {
+				level, err := riskLevel(f.ValueParam(i), v)
+				if err != nil {
+					return q, img, err
+				}
+				q.RiskLevels = append(q.RiskLevels, level)
+			}
+		}
+	}
+	switch {
+	case id != nil:
+		if *id > 1<<62 {
+			return q, img, svc.StoreError(store.ErrNotFound, "Id", fmt.Sprint(*id))
+		}
+		img, err = h.Store.GetRegistryImage(ctx, c.AccountID, int64(*id))
+		if err != nil {
+			return q, img, svc.StoreError(err, "Id", fmt.Sprint(*id))
+		}
+	case info != nil:
+		ref := store.ImageRef{RegistryName: api.Value(info.InstanceName), Namespace: api.Value(info.Namespace), Name: api.Value(info.ImageName), Tag: api.Value(info.ImageTag)}
+		img, err = h.Store.FindRegistryImage(ctx, c.AccountID, ref)
+		if err != nil {
+			return q, img, svc.StoreError(err, "ImageInfo", ref.RegistryName+"/"+ref.Namespace+"/"+ref.Name+":"+ref.Tag)
+		}
+	default:
+		return q, img, api.NewError(api.MissingParameter, "Give the image as `Id` or `ImageInfo`.", "请通过 `Id` 或 `ImageInfo` 指定镜像。")
+	}
+	return q, img, nil
 }
 
 func fileName(v store.ImageVirus) string {

@@ -403,13 +403,9 @@ func (h *handlers) describeVirusSummary(ctx context.Context, c *server.Call, _ *
 	return resp, nil
 }
 
-// virusExportColumn is one ExportField of ExportVirusList: a VirusInfo
+// virusEventColumn is one ExportField of ExportVirusList: a VirusInfo
 // member name.
-type virusEventColumn struct {
-	field  string
-	en, zh string
-	value  func(e store.VirusEvent, lang api.Language) string
-}
+type virusEventColumn = exportColumn[store.VirusEvent]
 
 var virusEventColumns = []virusEventColumn{
 	{"Id", "Event ID", "事件ID", func(e store.VirusEvent, _ api.Language) string { return strconv.FormatInt(e.ID, 10) }},
@@ -441,41 +437,12 @@ var virusEventColumns = []virusEventColumn{
 	{"ModifyTime", "Last found", "最近发现时间", func(e store.VirusEvent, _ api.Language) string { return svc.FormatRFC3339(e.ModifyTime) }},
 }
 
-func virusEventFields(fields []*string) ([]virusEventColumn, error) {
-	if len(fields) == 0 {
-		return virusEventColumns, nil
-	}
-	var out []virusEventColumn
-	seen := map[string]bool{}
-next:
-	for i, p := range fields {
-		f := api.Value(p)
-		for _, col := range virusEventColumns {
-			if strings.EqualFold(col.field, f) {
-				if !seen[col.field] {
-					seen[col.field] = true
-					out = append(out, col)
-				}
-				continue next
-			}
-		}
-		names := make([]string, len(virusEventColumns))
-		for j, col := range virusEventColumns {
-			names[j] = col.field
-		}
-		return nil, api.ErrInvalidParameterValue(fmt.Sprintf("ExportField.%d", i),
-			fmt.Sprintf("unknown field %q; fields: %s.", f, strings.Join(names, ", ")),
-			fmt.Sprintf("未知导出字段 %q，支持：%s。", f, strings.Join(names, "、")))
-	}
-	return out, nil
-}
-
 func (h *handlers) exportVirusList(ctx context.Context, c *server.Call, req *tcss.ExportVirusListRequest) (*tcss.ExportVirusListResponse, error) {
 	ex, err := h.exporter()
 	if err != nil {
 		return nil, err
 	}
-	cols, err := virusEventFields(req.ExportField)
+	cols, err := pickColumns(virusEventColumns, req.ExportField)
 	if err != nil {
 		return nil, err
 	}

@@ -64,6 +64,20 @@ type virusEnv struct {
 	ids    []int64
 }
 
+// heartbeat has the agents of h1, h2 (account a) and hb (account b) report
+// online at the test's clock.
+func (v *virusEnv) heartbeat(t *testing.T) {
+	t.Helper()
+	for _, h := range []struct {
+		acct int64
+		uuid string
+	}{{v.a.ID, "h1"}, {v.a.ID, "h2"}, {v.b.ID, "hb"}} {
+		if _, err := v.st.UpsertHost(context.Background(), h.acct, store.Host{UUID: h.uuid, Online: true, LastSeen: v.now.Add(-time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func newVirusEnv(t *testing.T) *virusEnv {
 	e := newEnv(t)
 	v := &virusEnv{env: e, agents: &fakeAgents{}, now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -72,14 +86,13 @@ func newVirusEnv(t *testing.T) *virusEnv {
 		Virus: tcss.VirusAgents{Isolator: v.agents, Quarantiner: v.agents, Scans: v.agents}})
 	e.h = server.New(mux, keys{"AKIDa": e.a.ID, "AKIDb": e.b.ID}).Handler(nil)
 	ctx := context.Background()
-	for _, hst := range []store.Host{{UUID: "h1", Online: true}, {UUID: "h2", Online: true}, {UUID: "h3"}} {
+	// h4's agent said it was online, but long ago: it died without a word.
+	for _, hst := range []store.Host{{UUID: "h3"}, {UUID: "h4", Online: true, LastSeen: v.now.Add(-time.Hour)}} {
 		if _, err := e.st.UpsertHost(ctx, e.a.ID, hst); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.st.UpsertHost(ctx, e.b.ID, store.Host{UUID: "hb", Online: true}); err != nil {
-		t.Fatal(err)
-	}
+	v.heartbeat(t)
 	var err error
 	v.ids, err = e.st.InsertVirusEvents(ctx, e.a.ID, []store.VirusEvent{
 		{HostUUID: "h1", ContainerID: "c1", ImageID: "img1", FilePath: "/tmp/a", FileMD5: strings.Repeat("a", 32), VirusName: "Miner", ModifyTime: v.now},
@@ -323,7 +336,7 @@ func TestVirusScanTask(t *testing.T) {
 			t.Errorf("%v: %q, want %q", tc.req, got, tc.want)
 		}
 	}
-	// All containers on the online nodes (h1, h2; h3 is offline).
+	// All containers on the online nodes (h1, h2; h3 is offline, h4 silent for an hour).
 	resp := v.call(t, "AKIDa", "CreateVirusScanTask", map[string]any{"ScanRangeAll": true, "ScanPathAll": true, "ScanRangeType": 0, "ScanPathMode": "SCAN_PATH_DEFAULT", "Timeout": 2})
 	if got := errCode(resp); got != "" {
 		t.Fatal(got)
@@ -346,6 +359,7 @@ func TestVirusScanTask(t *testing.T) {
 		t.Errorf("other account's task: %q", got)
 	}
 	v.now = v.now.Add(10 * time.Minute)
+	v.heartbeat(t)
 	err := tcss.ApplyScanProgress(ctx, v.st, v.a.ID, tid, "h1", tcss.HostScanProgress{Progress: 50,
 		Containers: []tcss.ContainerScanProgress{{ContainerID: "c1", Done: true, RiskCount: 2}, {ContainerID: "c5", Progress: 10}}}, v.now)
 	if err != nil {
@@ -390,6 +404,7 @@ func TestVirusScanTask(t *testing.T) {
 		t.Errorf("chosen containers: %v", s)
 	}
 	v.now = v.now.Add(61 * time.Minute)
+	v.heartbeat(t)
 	if s := status("AKIDa", t2); s["Status"] != "SCAN_TIMEOUT" {
 		t.Errorf("timeout on describe: %v", s)
 	}
@@ -403,6 +418,7 @@ func TestVirusScanTask(t *testing.T) {
 	// (The store's lease clock is the real one here: a sweep before the
 	// deadline would hold the task past the test's fake clock.)
 	v.now = v.now.Add(2 * time.Hour)
+	v.heartbeat(t)
 	if n, err := tcss.SweepVirusScanTasks(ctx, v.st, v.agents, "sweeper", now); err != nil || n != 1 {
 		t.Fatalf("sweep: %d %v", n, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -98,25 +99,15 @@ func (h *handlers) createVirusScanTask(ctx context.Context, c *server.Call, req 
 			if err != nil {
 				return nil, svc.StoreError(err, fmt.Sprintf("ScanIds.%d", i), id)
 			}
-			if !containsStr(hosts, hst.UUID) {
+			if !slices.Contains(hosts, hst.UUID) {
 				hosts = append(hosts, hst.UUID)
 			}
 		}
 	} else {
 		// Every node whose agent is up; an offline one would only hold the
 		// task until its timeout.
-		online := true
-		for off := 0; ; off += 1000 {
-			p, err := h.Store.QueryHosts(ctx, c.AccountID, store.HostQuery{Online: &online, Limit: 1000, Offset: off})
-			if err != nil {
-				return nil, err
-			}
-			for _, hst := range p.Items {
-				hosts = append(hosts, hst.UUID)
-			}
-			if len(p.Items) < 1000 {
-				break
-			}
+		if hosts, err = onlineHosts(ctx, h.Store, c.AccountID, now); err != nil {
+			return nil, err
 		}
 	}
 	if !byHost && !all {
@@ -125,7 +116,7 @@ func (h *handlers) createVirusScanTask(ctx context.Context, c *server.Call, req 
 			if id == "" {
 				return nil, api.ErrInvalidParameterValue(fmt.Sprintf("ScanIds.%d", i), "is empty.", "为空。")
 			}
-			if !containsStr(spec.ContainerIDs, id) {
+			if !slices.Contains(spec.ContainerIDs, id) {
 				spec.ContainerIDs = append(spec.ContainerIDs, id)
 				targets = append(targets, store.ScanTarget{Kind: "container", TargetID: id})
 			}
@@ -138,37 +129,15 @@ func (h *handlers) createVirusScanTask(ctx context.Context, c *server.Call, req 
 		}
 		return nil, api.ErrInvalidParameterValue(param, "no node with an online agent is selected: nothing to scan.", "未选中任何 agent 在线的节点，无可扫描的对象。")
 	}
-	for _, u := range hosts {
-		targets = append(targets, store.ScanTarget{Kind: "host", TargetID: u})
-	}
 	raw, _ := json.Marshal(req)
 	params, _ := json.Marshal(virusScanParams{ScanType: scanTypeManual, Spec: spec, Request: raw})
-	t, err := h.Store.CreateScanTask(ctx, c.AccountID, store.ScanTask{Kind: store.TaskContainerVirus, Params: params,
-		TimeoutSecs: int64(*req.Timeout) * 3600, CreatedAt: now}, targets)
+	t, sent, firstErr, err := startContainerScan(ctx, h.Store, disp, c.AccountID,
+		store.ScanTask{Kind: store.TaskContainerVirus, Params: params, TimeoutSecs: int64(*req.Timeout) * 3600, CreatedAt: now},
+		targets, hosts, spec, now)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.Store.SetScanTaskStatus(ctx, c.AccountID, t.ID, store.TaskRunning, ""); err != nil {
-		return nil, err
-	}
-	sent := 0
-	var firstErr error
-	for _, u := range hosts {
-		if err := disp.StartContainerScan(ctx, c.AccountID, u, t.ID, spec); err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			firstErr = cmpErr(firstErr, err)
-			if err := h.Store.UpdateScanTarget(ctx, c.AccountID, store.ScanTarget{TaskID: t.ID, Kind: "host", TargetID: u,
-				Status: store.TaskFailed, Error: "could not be sent: " + err.Error(), FinishedAt: now}); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		sent++
-	}
 	if sent == 0 {
-		_ = h.Store.SetScanTaskStatus(ctx, c.AccountID, t.ID, store.TaskFailed, "no agent could be reached")
 		return nil, api.NewError(api.FailedOperation, "The scan could not be sent to any node; nothing is scanned.",
 			"扫描指令未能下发到任何节点，未执行扫描。").Wrap(firstErr)
 	}
@@ -178,13 +147,57 @@ func (h *handlers) createVirusScanTask(ctx context.Context, c *server.Call, req 
 	return &tcss.CreateVirusScanTaskResponse{TaskID: api.Ptr(strconv.FormatInt(t.ID, 10))}, nil
 }
 
-func containsStr(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
+// onlineHosts lists the UUIDs of the account's hosts whose agent is online
+// at now (store.HostOfflineAfter).
+func onlineHosts(ctx context.Context, st store.Store, accountID int64, now time.Time) ([]string, error) {
+	var hosts []string
+	for off := 0; ; off += 1000 {
+		p, err := st.QueryHosts(ctx, accountID, store.HostQuery{SeenSince: now.Add(-store.HostOfflineAfter), Limit: 1000, Offset: off})
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range p.Items {
+			hosts = append(hosts, h.UUID)
+		}
+		if len(p.Items) < 1000 {
+			return hosts, nil
 		}
 	}
-	return false
+}
+
+// startContainerScan stores task t with its targets plus one host target per
+// node, marks it running and sends it to each node. A node the command
+// cannot reach has its target failed; when none can be reached the task
+// fails and sent is 0 (firstErr says why).
+func startContainerScan(ctx context.Context, st store.Store, disp ScanDispatcher, accountID int64, t store.ScanTask,
+	targets []store.ScanTarget, hosts []string, spec ContainerScanSpec, now time.Time) (task store.ScanTask, sent int, firstErr, err error) {
+	for _, u := range hosts {
+		targets = append(targets, store.ScanTarget{Kind: "host", TargetID: u})
+	}
+	if t, err = st.CreateScanTask(ctx, accountID, t, targets); err != nil {
+		return t, 0, nil, err
+	}
+	if err := st.SetScanTaskStatus(ctx, accountID, t.ID, store.TaskRunning, ""); err != nil {
+		return t, 0, nil, err
+	}
+	for _, u := range hosts {
+		if err := disp.StartContainerScan(ctx, accountID, u, t.ID, spec); err != nil {
+			if ctx.Err() != nil {
+				return t, sent, firstErr, ctx.Err()
+			}
+			firstErr = cmpErr(firstErr, err)
+			if err := st.UpdateScanTarget(ctx, accountID, store.ScanTarget{TaskID: t.ID, Kind: "host", TargetID: u,
+				Status: store.TaskFailed, Error: "could not be sent: " + err.Error(), FinishedAt: now}); err != nil {
+				return t, sent, firstErr, err
+			}
+			continue
+		}
+		sent++
+	}
+	if sent == 0 {
+		_ = st.SetScanTaskStatus(ctx, accountID, t.ID, store.TaskFailed, "no agent could be reached")
+	}
+	return t, sent, firstErr, nil
 }
 
 // scanPaths reads ScanPathAll, ScanPathMode, ScanPathType and ScanPath.

@@ -33,54 +33,21 @@ func StartScheduledVirusScan(ctx context.Context, st store.Store, disp ScanDispa
 	}
 	spec.ContainerIDs, spec.Scheduled = nil, true
 	spec.Deadline = now.Add(timeout).UTC()
-	var hosts []string
-	online := true
-	for off := 0; ; off += 1000 {
-		p, err := st.QueryHosts(ctx, accountID, store.HostQuery{Online: &online, Limit: 1000, Offset: off})
-		if err != nil {
-			return 0, err
-		}
-		for _, h := range p.Items {
-			hosts = append(hosts, h.UUID)
-		}
-		if len(p.Items) < 1000 {
-			break
-		}
+	hosts, err := onlineHosts(ctx, st, accountID, now)
+	if err != nil {
+		return 0, err
 	}
 	if len(hosts) == 0 {
 		return 0, ErrNoOnlineAgent
 	}
-	targets := make([]store.ScanTarget, 0, len(hosts))
-	for _, u := range hosts {
-		targets = append(targets, store.ScanTarget{Kind: "host", TargetID: u})
-	}
 	params, _ := json.Marshal(virusScanParams{ScanType: scanTypeCycle, Spec: spec})
-	t, err := st.CreateScanTask(ctx, accountID, store.ScanTask{Kind: store.TaskContainerVirus, Params: params,
-		TimeoutSecs: int64(timeout / time.Second), CreatedAt: now}, targets)
+	t, sent, firstErr, err := startContainerScan(ctx, st, disp, accountID,
+		store.ScanTask{Kind: store.TaskContainerVirus, Params: params, TimeoutSecs: int64(timeout / time.Second), CreatedAt: now},
+		nil, hosts, spec, now)
 	if err != nil {
 		return 0, err
 	}
-	if err := st.SetScanTaskStatus(ctx, accountID, t.ID, store.TaskRunning, ""); err != nil {
-		return 0, err
-	}
-	sent := 0
-	var firstErr error
-	for _, u := range hosts {
-		if err := disp.StartContainerScan(ctx, accountID, u, t.ID, spec); err != nil {
-			if ctx.Err() != nil {
-				return 0, ctx.Err()
-			}
-			firstErr = cmpErr(firstErr, err)
-			if err := st.UpdateScanTarget(ctx, accountID, store.ScanTarget{TaskID: t.ID, Kind: "host", TargetID: u,
-				Status: store.TaskFailed, Error: "could not be sent: " + err.Error(), FinishedAt: now}); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		sent++
-	}
 	if sent == 0 {
-		_ = st.SetScanTaskStatus(ctx, accountID, t.ID, store.TaskFailed, "no agent could be reached")
 		return t.ID, fmt.Errorf("scheduled virus scan %d: no agent could be reached: %w", t.ID, firstErr)
 	}
 	return t.ID, nil
