@@ -49,7 +49,8 @@ type riskKey struct {
 // undone). Host ids are resolved, and missing catalog entries added, by the
 // statements before it; a host deleted in between fails the insert's
 // foreign key, reported as ErrNotFound like an unknown host. A larger batch
-// runs as one transaction of several statements.
+// runs as one transaction of several statements. Batches of concurrent
+// callers are written together in one transaction (groupCommitter).
 func (s *Store) InsertRiskProcessEvents(ctx context.Context, accountID int64, events []store.RiskProcessEvent) ([]int64, error) {
 	distinct, index, err := prep.RiskProcessEvents(events)
 	if err != nil {
@@ -59,11 +60,18 @@ func (s *Store) InsertRiskProcessEvents(ctx context.Context, accountID int64, ev
 		return []int64{}, nil
 	}
 	ids := make([]int64, len(distinct))
-	if len(distinct) <= riskStmtRows {
-		err = s.insertRisk(ctx, s.w, accountID, distinct, ids)
-	} else {
-		err = s.write(ctx, func(tx *sql.Tx) error { return s.insertRisk(ctx, tx, accountID, distinct, ids) })
-	}
+	err = s.riskGroup.do(ctx, s.write, &groupItem{
+		size: len(distinct),
+		inGroup: func(ctx context.Context, tx *sql.Tx) error {
+			return s.insertRisk(ctx, tx, accountID, distinct, ids)
+		},
+		alone: func() error {
+			if len(distinct) <= riskStmtRows {
+				return s.insertRisk(ctx, s.w, accountID, distinct, ids)
+			}
+			return s.write(ctx, func(tx *sql.Tx) error { return s.insertRisk(ctx, tx, accountID, distinct, ids) })
+		},
+	})
 	if err != nil {
 		return nil, err
 	}

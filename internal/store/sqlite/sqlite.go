@@ -54,6 +54,7 @@ type options struct {
 	stmtCacheSize  int
 	cacheSizeKiB   int64
 	synchronousOff bool
+	ingestGroup    int
 }
 
 func defaultOptions() options {
@@ -65,6 +66,7 @@ func defaultOptions() options {
 		optimizeEvery: 50_000,
 		stmtCacheSize: 64,
 		cacheSizeKiB:  64 << 10,
+		ingestGroup:   5_000,
 	}
 }
 
@@ -86,6 +88,12 @@ func WithOptimizeEvery(n int64) Option { return func(o *options) { o.optimizeEve
 // lose the last transactions. Only for throwaway databases (benchmarks).
 func WithUnsafeNoSync() Option { return func(o *options) { o.synchronousOff = true } }
 
+// WithIngestGroup sets how many events concurrent InsertRiskProcessEvents
+// calls may write together in one transaction (default 5,000; 1 writes
+// every batch alone). Larger groups write faster and hold the write lock
+// longer.
+func WithIngestGroup(events int) Option { return func(o *options) { o.ingestGroup = max(1, events) } }
+
 // Store is a store.Store on SQLite.
 type Store struct {
 	w   *sql.DB // exactly one connection
@@ -95,6 +103,8 @@ type Store struct {
 	optimizeEvery    int64
 	sinceOptimize    atomic.Int64
 	optimizeInFlight atomic.Bool
+
+	riskGroup groupCommitter // InsertRiskProcessEvents
 }
 
 var (
@@ -145,7 +155,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	rq.Set("_query_only", "1")
 	rq.Set("_txlock", "deferred")
 
-	s := &Store{now: o.now, optimizeEvery: o.optimizeEvery}
+	s := &Store{now: o.now, optimizeEvery: o.optimizeEvery, riskGroup: groupCommitter{maxSize: o.ingestGroup}}
 	s.w = sql.OpenDB(newConnector(fileDSN(path, wq), o.mmapSize))
 	s.w.SetMaxOpenConns(1)
 	s.w.SetMaxIdleConns(1)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -150,6 +151,31 @@ func BenchmarkInsertRiskProcessEvents(b *testing.B) {
 		}
 		return t
 	})
+}
+
+// BenchmarkIngestRiskProcessEventsConcurrent measures ingestion with
+// storetest.IngestWriters concurrent uploaders of 500-event batches into a
+// fresh database, with and without group commit (group=1 writes every batch
+// alone):
+//
+//	go test -run '^$' -bench 'IngestRiskProcessEventsConcurrent$' -benchtime 100x ./internal/store/sqlite/
+func BenchmarkIngestRiskProcessEventsConcurrent(b *testing.B) {
+	for _, group := range []int{1, defaultOptions().ingestGroup} {
+		b.Run(fmt.Sprintf("group=%d", group), func(b *testing.B) {
+			storetest.BenchmarkIngestRiskProcessEventsConcurrent(b, func(b *testing.B, batch int) storetest.IngestTarget {
+				s, err := Open(b.Context(), b.TempDir(), WithIngestGroup(group))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { s.Close() })
+				t, err := storetest.NewIngestTarget(b.Context(), s, "ingest", storetest.IngestHosts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return t
+			})
+		})
+	}
 }
 
 // BenchmarkInsertRiskProcessEvents1M measures ingestion into a copy of the

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -477,4 +479,61 @@ func BenchmarkInsertRiskProcessEvents(b *testing.B, open func(b *testing.B, batc
 			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// IngestWriters is the number of concurrent uploaders
+// BenchmarkIngestRiskProcessEventsConcurrent runs: agents whose uploads reach
+// the server at the same time.
+const IngestWriters = 16
+
+// BenchmarkIngestRiskProcessEventsConcurrent measures ingestion as a server
+// sees it under load: IngestWriters callers, each an agent of its own hosts
+// (the IngestHosts hosts dealt out among them), insert batches of 500 at the
+// same time, b.N batches in all (generated before the timer starts). It
+// reports events/s over the whole run.
+func BenchmarkIngestRiskProcessEventsConcurrent(b *testing.B, open func(b *testing.B, batch int) IngestTarget) {
+	const size = 500
+	ctx := context.Background()
+	t := open(b, size)
+	gens := make([]*ingestGen, IngestWriters)
+	for w := range gens {
+		var hosts []string
+		for i := w; i < len(t.Hosts); i += IngestWriters {
+			hosts = append(hosts, t.Hosts[i])
+		}
+		if len(hosts) == 0 {
+			hosts = t.Hosts
+		}
+		gens[w] = newIngestGen(uint64(1000+w), hosts)
+	}
+	batches := make([][]store.RiskProcessEvent, b.N)
+	for i := range batches {
+		batches[i] = gens[i%IngestWriters].batch(size)
+	}
+	var (
+		next   atomic.Int64
+		wg     sync.WaitGroup
+		failed atomic.Pointer[error]
+	)
+	b.ResetTimer()
+	for range IngestWriters {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(batches)) {
+					return
+				}
+				if _, err := t.Store.InsertRiskProcessEvents(ctx, t.AccountID, batches[i]); err != nil {
+					failed.Store(&err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err := failed.Load(); err != nil {
+		b.Fatal(*err)
+	}
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
 }

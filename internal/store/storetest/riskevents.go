@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,6 +182,56 @@ func testRiskInsert(t *testing.T, s store.Store) {
 		if got := total(t); got != before+n {
 			t.Errorf("total after repeat = %d, want %d", got, before+n)
 		}
+	})
+
+	// Concurrent uploads (a backend may write them together): every batch
+	// gets its own ids, the same virus name new to the catalog in many
+	// batches makes one entry, and a batch naming an unknown host fails
+	// alone with ErrNotFound while the others are stored.
+	t.Run("Concurrent", func(t *testing.T) {
+		before := total(t)
+		const uploads, size = 24, 40
+		batches := make([][]store.RiskProcessEvent, uploads)
+		for u := range batches {
+			host := []string{"h-1", "h-2"}[u%2]
+			for i := range size {
+				e := riskEvent(host, int64(100_000+u*size+i), "/dev/shm/c", "Linux.Concurrent.New", -time.Duration(i)*time.Second, 0, store.HandlePending)
+				batches[u] = append(batches[u], e)
+			}
+		}
+		bad := 7
+		batches[bad][size/2].HostUUID = "no-such-host"
+		ids := make([][]int64, uploads)
+		errs := make([]error, uploads)
+		var wg sync.WaitGroup
+		for u := range batches {
+			wg.Go(func() { ids[u], errs[u] = s.InsertRiskProcessEvents(ctx(t), a.ID, batches[u]) })
+		}
+		wg.Wait()
+		seen := map[int64]bool{}
+		for u := range batches {
+			if u == bad {
+				wantErr(t, errs[u], store.ErrNotFound, "batch with an unknown host")
+				continue
+			}
+			if errs[u] != nil {
+				t.Fatalf("batch %d: %v", u, errs[u])
+			}
+			for i, id := range ids[u] {
+				if id == 0 || seen[id] {
+					t.Fatalf("batch %d event %d: id %d zero or repeated", u, i, id)
+				}
+				seen[id] = true
+			}
+			ev := must(s.GetRiskProcessEvent(ctx(t), a.ID, ids[u][size-1]))(t)
+			if ev.PID != batches[u][size-1].PID || ev.HostUUID != batches[u][size-1].HostUUID {
+				t.Errorf("batch %d: last id names pid %d on %s, want pid %d on %s", u, ev.PID, ev.HostUUID, batches[u][size-1].PID, batches[u][size-1].HostUUID)
+			}
+		}
+		if got, want := total(t), before+int64((uploads-1)*size); got != want {
+			t.Errorf("total = %d, want %d (the bad batch stores nothing, the others everything)", got, want)
+		}
+		must(s.GetThreat(ctx(t), "Linux.Concurrent.New"))(t)
 	})
 }
 
