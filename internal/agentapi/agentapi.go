@@ -617,9 +617,12 @@ func (h *Handler) filter(ctx context.Context, p principal, evs []store.RiskProce
 		start time.Time
 		rule  string
 	}
-	pos := make(map[key]int, len(evs))
+	// An upload may carry one event twice (two detections of a process in
+	// the agent's spool): each copy keeps its own position.
+	pos := make(map[key][]int, len(evs))
 	for i, e := range evs {
-		pos[key{e.PID, e.ProcessStartTime, e.RuleName}] = index[i]
+		k := key{e.PID, e.ProcessStartTime, e.RuleName}
+		pos[k] = append(pos[k], index[i])
 	}
 	kept, err := h.opts.eventFilter(ctx, p.accountID, p.hostUUID, evs)
 	if err != nil {
@@ -629,7 +632,12 @@ func (h *Handler) filter(ctx context.Context, p principal, evs []store.RiskProce
 	for i, e := range kept {
 		e.HostUUID = p.hostUUID // a filter cannot move an event to another host either
 		kept[i] = e
-		keptIndex[i] = pos[key{e.PID, e.ProcessStartTime, e.RuleName}]
+		k := key{e.PID, e.ProcessStartTime, e.RuleName}
+		if at := pos[k]; len(at) > 0 {
+			keptIndex[i], pos[k] = at[0], at[1:]
+		} else {
+			return nil, nil, fmt.Errorf("the event filter returned an event it was not given (pid %d, rule %q)", e.PID, e.RuleName)
+		}
 	}
 	return kept, keptIndex, nil
 }

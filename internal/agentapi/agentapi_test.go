@@ -262,6 +262,15 @@ func TestEventFilter(t *testing.T) {
 	if resp.Accepted != 2 || resp.EventIDs[0] != 0 || resp.EventIDs[1] == 0 || resp.DroppedAck != 7 {
 		t.Fatalf("%+v", resp)
 	}
+	// One event twice in an upload (two detections of a process in the
+	// agent's spool): both copies kept by the filter get the event's id.
+	resp, err = c.SendEvents(t.Context(), wire.EventsRequest{Events: []wire.Event{event(3, start), event(4, start), event(4, start)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Accepted != 3 || resp.EventIDs[0] != 0 || resp.EventIDs[1] == 0 || resp.EventIDs[2] != resp.EventIDs[1] {
+		t.Fatalf("duplicate in one upload: %+v", resp)
+	}
 }
 
 func TestHeartbeat(t *testing.T) {

@@ -5,8 +5,10 @@
 // SQLite allows one writer at a time, so the Store keeps one write connection
 // (all writes queue on it, each in a BEGIN IMMEDIATE transaction, so they
 // never fail with "database is locked" half way) and a pool of read
-// connections that, in WAL mode, read concurrently with the writer. Times are
-// INTEGER microseconds since the epoch, UTC.
+// connections that, in WAL mode, read concurrently with the writer. Event
+// uploads that queue behind a commit are written together in the next one
+// (group commit, groupcommit.go). Times are INTEGER microseconds since the
+// epoch, UTC.
 //
 // Event queries follow the plan documented in migrations/0001_init.sql. The
 // Store names their indexes itself (INDEXED BY), sized from the event counts
@@ -26,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +58,7 @@ type options struct {
 	cacheSizeKiB   int64
 	synchronousOff bool
 	ingestGroup    int
+	schemaVersion  int64 // tests: migrate no further than this (0: all)
 }
 
 func defaultOptions() options {
@@ -104,7 +108,8 @@ type Store struct {
 	sinceOptimize    atomic.Int64
 	optimizeInFlight atomic.Bool
 
-	riskGroup groupCommitter // InsertRiskProcessEvents
+	riskGroup     groupCommitter // InsertRiskProcessEvents
+	schemaVersion int64
 }
 
 var (
@@ -155,7 +160,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	rq.Set("_query_only", "1")
 	rq.Set("_txlock", "deferred")
 
-	s := &Store{now: o.now, optimizeEvery: o.optimizeEvery, riskGroup: groupCommitter{maxSize: o.ingestGroup}}
+	s := &Store{now: o.now, optimizeEvery: o.optimizeEvery, riskGroup: groupCommitter{maxSize: o.ingestGroup}, schemaVersion: o.schemaVersion}
 	s.w = sql.OpenDB(newConnector(fileDSN(path, wq), o.mmapSize))
 	s.w.SetMaxOpenConns(1)
 	s.w.SetMaxIdleConns(1)
@@ -246,6 +251,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		pending, err := migrate.Pending(all, applied)
 		if err != nil {
 			return fmt.Errorf("sqlite: %w", err)
+		}
+		if s.schemaVersion > 0 {
+			pending = slices.DeleteFunc(pending, func(m migrate.Migration) bool { return m.Version > s.schemaVersion })
 		}
 		for _, m := range pending {
 			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {

@@ -184,6 +184,25 @@ func BenchmarkIngestRiskProcessEventsConcurrent(b *testing.B) {
 //
 //	go test -run '^$' -bench 'InsertRiskProcessEvents1M$' -benchtime 200x ./internal/store/sqlite/
 func BenchmarkInsertRiskProcessEvents1M(b *testing.B) {
+	storetest.BenchmarkInsertRiskProcessEvents(b, open1M(b))
+}
+
+// BenchmarkIngestRiskProcessEventsConcurrent1M is
+// BenchmarkIngestRiskProcessEventsConcurrent into a copy of the 1M-event
+// database:
+//
+//	go test -run '^$' -bench 'IngestRiskProcessEventsConcurrent1M$' -benchtime 100x ./internal/store/sqlite/
+func BenchmarkIngestRiskProcessEventsConcurrent1M(b *testing.B) {
+	for _, group := range []int{1, defaultOptions().ingestGroup} {
+		b.Run(fmt.Sprintf("group=%d", group), func(b *testing.B) {
+			storetest.BenchmarkIngestRiskProcessEventsConcurrent(b, open1M(b, WithIngestGroup(group)))
+		})
+	}
+}
+
+// open1M seeds the 1M-event database once (in VIGIL_BENCH_DIR, default
+// $TMPDIR/vigil-bench-sqlite) and returns an opener of fresh copies of it.
+func open1M(b *testing.B, opts ...Option) func(b *testing.B, batch int) storetest.IngestTarget {
 	cache := os.Getenv("VIGIL_BENCH_DIR")
 	if cache == "" {
 		cache = filepath.Join(os.TempDir(), "vigil-bench-sqlite")
@@ -198,12 +217,12 @@ func BenchmarkInsertRiskProcessEvents1M(b *testing.B) {
 	if err := s.Close(); err != nil { // checkpoints the WAL into vigil.db
 		b.Fatal(err)
 	}
-	storetest.BenchmarkInsertRiskProcessEvents(b, func(b *testing.B, batch int) storetest.IngestTarget {
+	return func(b *testing.B, batch int) storetest.IngestTarget {
 		dir := b.TempDir()
 		if err := copyFile(filepath.Join(dir, FileName), filepath.Join(cache, FileName)); err != nil {
 			b.Fatal(err)
 		}
-		s, err := Open(b.Context(), dir)
+		s, err := Open(b.Context(), dir, opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -213,7 +232,7 @@ func BenchmarkInsertRiskProcessEvents1M(b *testing.B) {
 			b.Fatal(err)
 		}
 		return t
-	})
+	}
 }
 
 func copyFile(dst, src string) error {
