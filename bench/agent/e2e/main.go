@@ -10,9 +10,15 @@
 //     just before fork/exec until DescribeRiskProcessEvents (filtered on the
 //     pid, polled every 10 ms) lists its Linux.Miner.CmdLine event;
 //
-//   - burst: /bin/true executed at -rate for -dur, every -flag-every'th
-//     execution a flagged long-lived process; afterwards every flagged pid
-//     must have its event; the agent's CPU during the burst is reported.
+//   - burst: -workers generator processes (this binary re-executed) together
+//     execute a minimal static program (exit(0), assembled in tinyelf.go) at
+//     -rate for -dur, every -flag-every'th execution a flagged one instead: a
+//     static program in /dev/shm that sleeps -flag-life and exits, run with a
+//     miner command line unique per execution. Afterwards every flagged
+//     execution must have its Linux.Miner.CmdLine event (pid and command
+//     line); the rate reached, the machine's exec events (a second connector
+//     subscriber), the agent's overflow/overrun sweeps and its CPU are
+//     reported.
 //
 //     go build -o /tmp/vigil ./cmd/vigil && go run ./bench/agent/e2e -bin /tmp/vigil
 package main
@@ -52,6 +58,9 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == genArg {
+		os.Exit(genMain(os.Args[2:]))
+	}
 	bin := flag.String("bin", "", "vigil binary (required)")
 	mode := flag.String("mode", "idle,latency,burst", "phases to run")
 	idle := flag.Duration("idle", 60*time.Second, "idle measurement")
@@ -60,7 +69,8 @@ func main() {
 	rate := flag.Int("rate", 2000, "burst executions per second")
 	dur := flag.Duration("dur", 10*time.Second, "burst length")
 	flagEvery := flag.Int("flag-every", 100, "every Nth burst execution is flagged")
-	workers := flag.Int("workers", 4, "burst generator shell loops")
+	workers := flag.Int("workers", 2, "burst generator processes (2 reach the most here: forks do not scale past one per core)")
+	flagLife := flag.Duration("flag-life", 5*time.Second, "how long a flagged burst execution lives")
 	scanCPU := flag.String("scan-cpu", "0.5", "agent --scan-cpu")
 	agentArgs := flag.String("agent-args", "", "more agent flags, space-separated (e.g. --no-containers)")
 	flag.Parse()
@@ -77,6 +87,11 @@ func main() {
 	b, err := os.ReadFile("/bin/bash")
 	fail(err)
 	fail(os.WriteFile(exe, b, 0o755))
+	// The burst's programs: the plain one in a visible directory of /tmp
+	// (not flagged), the flagged one in /dev/shm.
+	trueExe, sleeper := filepath.Join(dir, "true"), filepath.Join(shm, "xmrig-lite")
+	fail(os.WriteFile(trueExe, exitELF(0), 0o755))
+	fail(os.WriteFile(sleeper, sleepELF(*flagLife, 0), 0o755))
 
 	addr := freeAddr()
 	srv := exec.Command(*bin, "server", "--data", filepath.Join(dir, "server"), "--listen", addr, "--rate-limit", "0", "--log-level", "warn")
@@ -157,7 +172,7 @@ func main() {
 					if err := cmd.Start(); err != nil {
 						fail(err)
 					}
-					for !hasEvent(client, cmd.Process.Pid, "Linux.Miner.CmdLine") {
+					for !hasEvent(client, cmd.Process.Pid, "Linux.Miner.CmdLine", "") {
 						if time.Since(start) > 30*time.Second {
 							fail(fmt.Errorf("pid %d: no event after 30 s", cmd.Process.Pid))
 						}
@@ -182,84 +197,69 @@ func main() {
 	}
 
 	if strings.Contains(*mode, "burst") {
-		c0, w0 := cpuOf(pid), time.Now()
-		flagged, total := burst(exe, *rate, *dur, *workers, *flagEvery)
-		genWall := time.Since(w0)
-		deadline := time.Now().Add(60 * time.Second)
-		missing := slices.Clone(flagged)
+		// The machine's exec events over the burst, as a second connector
+		// subscriber sees them (this process and its generators included).
+		conn, err := proc.ListenConnector()
+		fail(err)
+		var machineExecs, ownOverruns atomic.Int64
+		go conn.Run(context.Background(), func(ev proc.Event) {
+			switch ev.Kind {
+			case proc.EventExec:
+				machineExecs.Add(1)
+			case proc.EventOverrun:
+				ownOverruns.Add(1)
+			}
+		})
+		logOff := len(readFile(agLogPath))
+		c0 := cpuOf(pid)
+		res, start := burst(trueExe, sleeper, *rate, *dur, *workers, *flagEvery)
+		genWall := res.end.Sub(start)
+		cGen := cpuOf(pid) - c0
+		seen := machineExecs.Load()
+		var missing []flaggedExec
+		for _, f := range res.flaggedPIDs {
+			if !hasEvent(client, f.pid, "Linux.Miner.CmdLine", f.marker) {
+				missing = append(missing, f)
+			}
+		}
+		// The flagged ones are gone after -flag-life: an event not queued
+		// by then can no longer be produced, but one judged may still be on
+		// its way (spool → uploader → server).
+		deadline := time.Now().Add(*flagLife + 30*time.Second)
 		for len(missing) > 0 && time.Now().Before(deadline) {
-			var still []int
-			for _, p := range missing {
-				if !hasEvent(client, p, "Linux.Miner.CmdLine") {
-					still = append(still, p)
+			time.Sleep(200 * time.Millisecond)
+			var still []flaggedExec
+			for _, f := range missing {
+				if !hasEvent(client, f.pid, "Linux.Miner.CmdLine", f.marker) {
+					still = append(still, f)
 				}
 			}
 			missing = still
-			if len(missing) > 0 {
-				time.Sleep(200 * time.Millisecond)
+		}
+		used, all := cpuOf(pid)-c0, time.Since(start)
+		conn.Close()
+		var sweeps []string
+		for _, l := range strings.Split(readFile(agLogPath)[logOff:], "\n") {
+			if strings.Contains(l, "sweep done") && (strings.Contains(l, "reason=overflow") || strings.Contains(l, "reason=overrun")) {
+				sweeps = append(sweeps, l)
 			}
 		}
-		used := cpuOf(pid) - c0
-		fmt.Printf("burst: %d executions in %v (%.0f/s reached, target %d/s), %d flagged: %d missed; agent CPU %v (%.1f %% of a core over the burst and catch-up %v)\n",
-			total, genWall.Round(time.Millisecond), float64(total)/genWall.Seconds(), *rate, len(flagged), len(missing),
-			used, 100*float64(used)/float64(time.Since(w0)), time.Since(w0).Round(time.Millisecond))
-		for _, p := range flagged { // the flagged sleepers this run started
-			syscall.Kill(p, syscall.SIGKILL)
-		}
+		fmt.Printf("burst: %d executions by %d generators in %v (%.0f/s reached, target %d/s; %d failed), machine exec events %d (%.0f/s), bench subscriber overruns %d\n",
+			res.execs, *workers, genWall.Round(time.Millisecond), float64(res.execs)/genWall.Seconds(), *rate, res.errors, seen, float64(seen)/genWall.Seconds(), ownOverruns.Load())
+		fmt.Printf("burst: %d flagged (living %v): %d found through DescribeRiskProcessEvents, %d missed; agent overflow/overrun sweeps %d\n",
+			res.flagged, *flagLife, res.flagged-len(missing), len(missing), len(sweeps))
+		fmt.Printf("burst: agent CPU %v during the burst (%.1f %% of a core), %v over burst and catch-up %v (%.1f %% of a core)\n",
+			cGen, 100*float64(cGen)/float64(genWall), used, all.Round(time.Millisecond), 100*float64(used)/float64(all))
 	}
 }
 
-// burst runs rate×dur executions of /bin/true, plus one flagged execution
-// per flagEvery (left running for 30 s), and returns the flagged pids and the
-// number of executions. The plain ones come from `workers` shell loops
-// (/bin/sh forking /bin/true): Go's syscall.ForkExec serializes forks on
-// syscall.ForkLock and tops out at a few hundred per second here. The shells
-// run flat out; the rate reached is reported, not imposed.
-func burst(exe string, rate int, dur time.Duration, workers, flagEvery int) ([]int, int) {
-	total := int(float64(rate) * dur.Seconds())
-	nFlagged := 0
-	if flagEvery > 0 {
-		nFlagged = total / flagEvery
-	}
-	plain := total - nFlagged
-	var wg sync.WaitGroup
-	for w := range workers {
-		n := plain / workers
-		if w < plain%workers {
-			n++
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			script := fmt.Sprintf("i=0; while [ $i -lt %d ]; do /bin/true; i=$((i+1)); done", n)
-			if out, err := exec.Command("/bin/sh", "-c", script).CombinedOutput(); err != nil {
-				fail(fmt.Errorf("burst shell: %v: %s", err, out))
-			}
-		}()
-	}
-	// The flagged ones, spread over the same span.
-	devnull, _ := os.Open(os.DevNull)
-	attr := &syscall.ProcAttr{Files: []uintptr{devnull.Fd(), devnull.Fd(), devnull.Fd()}}
-	var flagged []int
-	if nFlagged > 0 {
-		every := dur / time.Duration(nFlagged)
-		for range nFlagged {
-			pid, err := syscall.ForkExec(exe, []string{exe, "-c", "sleep 30; :", "xmr", "-o", minerArg, "-u", "wallet"}, attr)
-			if err == nil {
-				flagged = append(flagged, pid)
-				go func() { var ws syscall.WaitStatus; syscall.Wait4(pid, &ws, 0, nil) }()
-			}
-			time.Sleep(every)
-		}
-	}
-	wg.Wait()
-	return flagged, plain + len(flagged)
-}
+var hits sync.Map // "pid marker" → true once seen
 
-var hits sync.Map // pid → true once seen
-
-func hasEvent(c *common.Client, pid int, virus string) bool {
-	if _, ok := hits.Load(pid); ok {
+// hasEvent reports whether pid has a virus event listed, with marker in its
+// command line unless marker is "".
+func hasEvent(c *common.Client, pid int, virus, marker string) bool {
+	key := strconv.Itoa(pid) + " " + marker
+	if _, ok := hits.Load(key); ok {
 		return true
 	}
 	req := tchttp.NewCommonRequest("cwp", "2018-02-28", "DescribeRiskProcessEvents")
@@ -273,6 +273,7 @@ func hasEvent(c *common.Client, pid int, virus string) bool {
 			List []struct {
 				ProcessId int
 				VirusName string
+				CmdLine   string
 			}
 		}
 	}
@@ -280,8 +281,8 @@ func hasEvent(c *common.Client, pid int, virus string) bool {
 		fail(err)
 	}
 	for _, e := range env.Response.List {
-		if e.ProcessId == pid && e.VirusName == virus {
-			hits.Store(pid, true)
+		if e.ProcessId == pid && e.VirusName == virus && strings.Contains(e.CmdLine, marker) {
+			hits.Store(key, true)
 			return true
 		}
 	}

@@ -433,7 +433,7 @@ func (m *Monitor) worker(ctx context.Context) {
 // judge reads and judges one process and queues its new events; it returns
 // the number of detections.
 func (m *Monitor) judge(ctx context.Context, jb job) int {
-	p, err := m.r.Read(jb.pid)
+	p, err := m.r.ReadShallow(jb.pid)
 	if err != nil {
 		if !proc.IsGone(err) {
 			m.cfg.logger.Debug("read process", "pid", jb.pid, "err", err)
@@ -449,6 +449,10 @@ func (m *Monitor) judge(ctx context.Context, jb job) int {
 		return 0
 	}
 	m.detections.Add(uint64(len(ds)))
+	m.r.ReadAncestors(p) // for the log line: the wire event has no chain
+	for i := range ds {
+		ds[i].Chain = p.Chain
+	}
 	method := procjudge.MethodRealTime
 	if jb.sweep != nil {
 		method = procjudge.MethodScan
@@ -460,7 +464,7 @@ func (m *Monitor) judge(ctx context.Context, jb job) int {
 			continue
 		}
 		ev := m.toWire(d, method, now)
-		m.cfg.logger.Info("risk process", "pid", d.PID, "exe", d.Exe, "virus", d.VirusName, "method", method, "reason", d.Reason)
+		m.cfg.logger.Info("risk process", "pid", d.PID, "exe", d.Exe, "virus", d.VirusName, "method", method, "reason", d.Reason, "chain", d.Chain)
 		select {
 		case m.events <- ev:
 		case <-ctx.Done():

@@ -424,3 +424,25 @@ func TestConnectorSeesExecs(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+func TestReadShallowSkipsAncestors(t *testing.T) {
+	r, err := NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.ReadShallow(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.PID != os.Getpid() || p.PPID != os.Getppid() || p.Exe == "" || len(p.Ancestors) != 0 || p.Chain != "" {
+		t.Fatalf("shallow read: pid %d ppid %d exe %q ancestors %d chain %q", p.PID, p.PPID, p.Exe, len(p.Ancestors), p.Chain)
+	}
+	r.ReadAncestors(p)
+	full, err := r.Read(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Ancestors) == 0 || p.Ancestors[0].PID != os.Getppid() || p.Chain != full.Chain {
+		t.Errorf("after ReadAncestors: ancestors %+v chain %q, Read gives %q", p.Ancestors, p.Chain, full.Chain)
+	}
+}
