@@ -28,7 +28,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -58,7 +57,6 @@ type options struct {
 	cacheSizeKiB   int64
 	synchronousOff bool
 	ingestGroup    int
-	schemaVersion  int64 // tests: migrate no further than this (0: all)
 }
 
 func defaultOptions() options {
@@ -108,8 +106,7 @@ type Store struct {
 	sinceOptimize    atomic.Int64
 	optimizeInFlight atomic.Bool
 
-	riskGroup     groupCommitter // InsertRiskProcessEvents
-	schemaVersion int64
+	riskGroup groupCommitter // InsertRiskProcessEvents
 }
 
 var (
@@ -160,7 +157,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	rq.Set("_query_only", "1")
 	rq.Set("_txlock", "deferred")
 
-	s := &Store{now: o.now, optimizeEvery: o.optimizeEvery, riskGroup: groupCommitter{maxSize: o.ingestGroup}, schemaVersion: o.schemaVersion}
+	s := &Store{now: o.now, optimizeEvery: o.optimizeEvery, riskGroup: groupCommitter{maxSize: o.ingestGroup}}
 	s.w = sql.OpenDB(newConnector(fileDSN(path, wq), o.mmapSize))
 	s.w.SetMaxOpenConns(1)
 	s.w.SetMaxIdleConns(1)
@@ -251,9 +248,6 @@ func (s *Store) migrate(ctx context.Context) error {
 		pending, err := migrate.Pending(all, applied)
 		if err != nil {
 			return fmt.Errorf("sqlite: %w", err)
-		}
-		if s.schemaVersion > 0 {
-			pending = slices.DeleteFunc(pending, func(m migrate.Migration) bool { return m.Version > s.schemaVersion })
 		}
 		for _, m := range pending {
 			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
