@@ -90,6 +90,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("agent data directory: %w", err)
 	}
+	// The init of every linked package has run, and faulted in code the
+	// agent never runs again: give it back before compiling the rules
+	// (see trimExecutableRSS), so it does not add to that peak.
+	trimExecutableRSS()
 	if os.Geteuid() != 0 {
 		log.Warn("the agent is not running as root: other users' processes are read partially and the process connector is unavailable")
 	}
@@ -139,8 +143,9 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	defer saveCache()
-	judge := procjudge.New(reader, procjudge.WithEngine(eng), procjudge.WithLogger(log))
-	trimExecutableRSS() // the init of every linked package is behind us
+	judge := procjudge.New(reader, procjudge.WithEngine(eng), procjudge.WithLogger(log),
+		procjudge.WithReadHook(beforeExeRead(maxScanSize(cfg))))
+	trimExecutableRSS() // and the rule compiler's
 
 	scanCPU := cfg.ScanCPU
 	if scanCPU < 0 {
@@ -233,10 +238,7 @@ func newEngine(ctx context.Context, cfg Config, log *slog.Logger) (*engine.Engin
 	if err := cache.Load(cachePath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		log.Warn("scan cache unreadable: starting with an empty one", "err", err)
 	}
-	maxSize := cfg.MaxScanSize
-	if maxSize <= 0 {
-		maxSize = DefaultMaxScanSize
-	}
+	maxSize := maxScanSize(cfg)
 	eng, err := engine.New(ctx, append(opts,
 		engine.WithLogger(log),
 		engine.WithCache(cache),
@@ -252,6 +254,38 @@ func newEngine(ctx context.Context, cfg Config, log *slog.Logger) (*engine.Engin
 		return nil, nil, fmt.Errorf("rules: %v (check them with `vigil rules check`)", ps)
 	}
 	return eng, cache, nil
+}
+
+// trimBeforeReadSize and trimBeforeReadRSS: an executable at least that big
+// read by the engine while the agent's file-backed resident set is above
+// that is preceded by a trim (beforeExeRead).
+const (
+	trimBeforeReadSize = 1 << 20
+	trimBeforeReadRSS  = 8 << 20
+)
+
+// beforeExeRead makes room for the engine's buffer before it reads an
+// executable. The engine holds an executable whole (up to maxScan bytes,
+// anonymous memory) while it hashes and scans it, and that is when the
+// agent's resident set peaks: on top of it, the code the judging ran since
+// the last trim is mapped, 25–35 MB of vigil's binary when the kernel maps
+// page-cache folios whole (hundreds of KB per fault). Trimming just before
+// the read leaves only what the read and scan fault back in. Costs a statm
+// read per scan-cache miss, and a trim (a few ms) per large one.
+func beforeExeRead(maxScan int64) func(size int64) {
+	return func(size int64) {
+		if size >= trimBeforeReadSize && size <= maxScan && fileRSS() > trimBeforeReadRSS {
+			trimExecutableRSS()
+		}
+	}
+}
+
+// maxScanSize is cfg's MaxScanSize or its default.
+func maxScanSize(cfg Config) int64 {
+	if cfg.MaxScanSize <= 0 {
+		return DefaultMaxScanSize
+	}
+	return cfg.MaxScanSize
 }
 
 // commandHandler executes the server's commands.

@@ -15,18 +15,26 @@ import (
 // kernel's fault-around maps most of its ~40 MB of code and tables into the
 // agent at start-up, although the agent runs a small part of it. The pages
 // stay in the page cache; those the agent uses fault back in on demand.
-//
-// Only mappings without a single private dirty page are advised: a
-// read-only mapping the dynamic loader relocated (RELRO) holds private
-// copies that MADV_DONTNEED would silently revert to the file's unrelocated
-// bytes. (Pages of a binary written moments ago count as dirty until the
-// kernel writes them back, so a fresh build is left alone too.) Returns the
-// bytes advised.
+// Returns the bytes advised.
 func trimExecutableRSS() int64 {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return 0
 	}
+	return trimFileMappings(exe)
+}
+
+// trimFileMappings advises away this process's read-only private mappings
+// of the file at path that hold no page of their own.
+//
+// Only mappings without a single anonymous (copy-on-write) page are
+// advised: a read-only mapping the dynamic loader relocated (RELRO) holds
+// private copies that MADV_DONTNEED would silently revert to the file's
+// unrelocated bytes. Private_Dirty is not the test: smaps also counts a
+// page-cache page that is dirty (a binary built moments ago, not yet written
+// back) as private dirty, and dropping the mapping of such a page is safe —
+// it stays in the page cache and faults back in as it is.
+func trimFileMappings(path string) int64 {
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return 0
@@ -34,7 +42,7 @@ func trimExecutableRSS() int64 {
 	defer f.Close()
 	type mapping struct {
 		start, end uint64
-		clean      bool // no private dirty or anonymous pages
+		clean      bool // no anonymous (copy-on-write) or swapped page
 	}
 	var maps []mapping
 	var cur *mapping
@@ -48,7 +56,7 @@ func trimExecutableRSS() int64 {
 		if strings.Contains(fields[0], "-") && len(fields) >= 5 && !strings.HasSuffix(fields[0], ":") {
 			// 00400000-01578000 r-xp 00000000 08:01 1234 /path/to/vigil
 			cur = nil
-			if len(fields) < 6 || fields[5] != exe || strings.Contains(fields[1], "w") || fields[1][3] != 'p' {
+			if len(fields) < 6 || fields[5] != path || strings.Contains(fields[1], "w") || fields[1][3] != 'p' {
 				continue
 			}
 			lo, hi, _ := strings.Cut(fields[0], "-")
@@ -65,7 +73,7 @@ func trimExecutableRSS() int64 {
 			continue
 		}
 		switch fields[0] {
-		case "Private_Dirty:", "Anonymous:", "Swap:":
+		case "Anonymous:", "Swap:":
 			if fields[1] != "0" {
 				cur.clean = false
 			}
@@ -85,4 +93,23 @@ func trimExecutableRSS() int64 {
 		}
 	}
 	return total
+}
+
+// fileRSS is this process's resident file-backed (and shared) memory, from
+// /proc/self/statm: one small read, cheap next to trimExecutableRSS.
+func fileRSS() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	// size resident shared text lib data dt, in pages
+	fields := strings.Fields(string(b))
+	if len(fields) < 3 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(fields[2], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * int64(os.Getpagesize())
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,10 +110,13 @@ func sleeper(t *testing.T, dir, name string, argv ...string) *exec.Cmd {
 	}
 	cmd := exec.Command(exe)
 	cmd.Args = append([]string{exe, "-c", "sleep 600; :"}, argv...)
+	// Its own process group, killed whole: the shell's sleep would outlive
+	// it by ten minutes, holding whatever descriptors it inherited.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
 	return cmd
 }
 

@@ -32,12 +32,19 @@ type config struct {
 	engine    *engine.Engine
 	logger    *slog.Logger
 	tmpExempt []string
+	onRead    func(size int64)
 }
 
 // WithEngine judges executables with e too (nil: heuristics only). Give e a
 // scan cache (engine.WithCache) so a binary unchanged since it was last judged
 // is not read again.
 func WithEngine(e *engine.Engine) Option { return func(c *config) { c.engine = e } }
+
+// WithReadHook has f called with the executable's size each time the engine
+// is about to read an executable (a scan-cache miss), before the first byte.
+// The host agent uses it to make room in its resident set for the engine's
+// buffer.
+func WithReadHook(f func(size int64)) Option { return func(c *config) { c.onRead = f } }
 
 // WithLogger sets where the judge logs (debug only).
 func WithLogger(l *slog.Logger) Option {
@@ -281,7 +288,7 @@ func (j *Judge) scanExe(ctx context.Context, p *proc.Process) ([]engine.Finding,
 		Dev:        id.Dev,
 		Ino:        id.Ino,
 	}
-	r := &exeReader{path: path.Join(j.proc.ProcRoot(), strconv.Itoa(p.PID), "exe"), id: id}
+	r := &exeReader{path: path.Join(j.proc.ProcRoot(), strconv.Itoa(p.PID), "exe"), id: id, onRead: j.cfg.onRead}
 	defer r.close()
 	res, err := j.cfg.engine.Scan(ctx, info, r)
 	if err != nil {
@@ -296,13 +303,17 @@ func (j *Judge) scanExe(ctx context.Context, p *proc.Process) ([]engine.Finding,
 // exeReader opens the executable on first read, so a cache hit opens nothing,
 // and refuses a file that is not the one identified by id (the pid was reused).
 type exeReader struct {
-	path string
-	id   proc.FileID
-	f    *os.File
+	path   string
+	id     proc.FileID
+	f      *os.File
+	onRead func(size int64)
 }
 
 func (r *exeReader) Read(b []byte) (int, error) {
 	if r.f == nil {
+		if r.onRead != nil {
+			r.onRead(r.id.Size)
+		}
 		f, err := os.Open(r.path)
 		if err != nil {
 			return 0, err

@@ -293,3 +293,38 @@ func TestSweepOwnMachineIsClean(t *testing.T) {
 	}
 	t.Logf("judged %d processes", len(procs))
 }
+
+// TestReadHook: the hook sees the executable the engine reads, with its
+// size, once per read.
+func TestReadHook(t *testing.T) {
+	r, err := proc.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := standard.Options(standard.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(context.Background(), append(opts, engine.WithCache(engine.NewCache(0)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int64
+	j := New(r, WithEngine(e), WithReadHook(func(size int64) { sizes = append(sizes, size) }))
+	exe := copySelf(t, t.TempDir(), "daemon")
+	fi, err := os.Stat(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := startSleeper(t, exe, exe, "--serve")
+	p, err := r.Read(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Judge(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) != 1 || sizes[0] != fi.Size() {
+		t.Errorf("hook saw sizes %v, want once %d", sizes, fi.Size())
+	}
+}
