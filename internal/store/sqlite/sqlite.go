@@ -136,10 +136,12 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	}
 	f.Close()
 
-	// With WAL, NORMAL fsyncs at checkpoints only: a power loss may undo the
-	// last commits before one, never corrupts the database (see BENCHMARKS.md,
+	// FULL: every commit is on disk before it returns, so an event the server
+	// acknowledged (and the agent then dropped from its spool) survives a
+	// power loss. NORMAL would fsync at checkpoints only. Group commit pays
+	// the fsync once per group of uploads: ~5 % of ingestion (BENCHMARKS.md,
 	// "Event ingestion").
-	sync := "NORMAL"
+	sync := "FULL"
 	if o.synchronousOff {
 		sync = "OFF"
 	}
@@ -192,8 +194,10 @@ func fileDSN(path string, q url.Values) string {
 }
 
 // walCheckpointPages is the WAL size, in pages, at which a commit copies it
-// back into the database file (about 40 MB at 4 KiB pages).
-const walCheckpointPages = 10_000
+// back into the database file (about 160 MB at 4 KiB pages): an index page
+// rewritten by many commits in between is copied once (+10-15 % ingestion
+// over 10,000 pages, BENCHMARKS.md "Event ingestion").
+const walCheckpointPages = 40_000
 
 // connector opens connections with a driver value of its own, so Open
 // registers nothing globally.

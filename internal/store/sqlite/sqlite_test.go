@@ -135,7 +135,7 @@ func BenchmarkQueryRiskProcessEvents(b *testing.B) {
 }
 
 // BenchmarkInsertRiskProcessEvents measures ingestion into a fresh
-// database with the server's settings (WAL, synchronous=NORMAL):
+// database with the server's settings (WAL, synchronous=FULL):
 //
 //	go test -run '^$' -bench 'InsertRiskProcessEvents$' -benchtime 200x ./internal/store/sqlite/
 func BenchmarkInsertRiskProcessEvents(b *testing.B) {
