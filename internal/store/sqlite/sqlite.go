@@ -68,7 +68,7 @@ func defaultOptions() options {
 		optimizeEvery: 50_000,
 		stmtCacheSize: 64,
 		cacheSizeKiB:  64 << 10,
-		ingestGroup:   5_000,
+		ingestGroup:   10_000,
 	}
 }
 
@@ -91,7 +91,7 @@ func WithOptimizeEvery(n int64) Option { return func(o *options) { o.optimizeEve
 func WithUnsafeNoSync() Option { return func(o *options) { o.synchronousOff = true } }
 
 // WithIngestGroup sets how many events concurrent InsertRiskProcessEvents
-// calls may write together in one transaction (default 5,000; 1 writes
+// calls may write together in one transaction (default 10,000; 1 writes
 // every batch alone). Larger groups write faster and hold the write lock
 // longer.
 func WithIngestGroup(events int) Option { return func(o *options) { o.ingestGroup = max(1, events) } }
