@@ -120,7 +120,7 @@ func sleeper(t *testing.T, dir, name string, argv ...string) *exec.Cmd {
 	return cmd
 }
 
-func shmDir(t *testing.T) string {
+func shmDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.MkdirTemp("/dev/shm", "vigil-monitor-")
 	if err != nil {

@@ -75,7 +75,7 @@ func BenchmarkReplayExecBurst(b *testing.B) {
 
 func replayBurst(b *testing.B, scanCPU float64) {
 	b.StopTimer()
-	dir := replayShmDir(b)
+	dir := shmDir(b)
 	// The flagged binary is copied before anything else so that it is past
 	// the engine's racy window (its scan result cacheable) by the burst, as
 	// a miner dropped some seconds before it runs would be.
@@ -268,18 +268,6 @@ func replayStart(b *testing.B, cmd *exec.Cmd) int {
 		cmd.Wait()
 	})
 	return cmd.Process.Pid
-}
-
-// replayShmDir is shmDir for a benchmark: executables in /dev/shm are what
-// the heuristics watch for.
-func replayShmDir(b *testing.B) string {
-	b.Helper()
-	d, err := os.MkdirTemp("/dev/shm", "vigil-replay-")
-	if err != nil {
-		b.Skipf("no /dev/shm: %v", err)
-	}
-	b.Cleanup(func() { os.RemoveAll(d) })
-	return d
 }
 
 // replayRusage is this process's CPU time, user and system.

@@ -139,8 +139,14 @@ func BenchmarkQueryRiskProcessEvents(b *testing.B) {
 //
 //	go test -run '^$' -bench 'InsertRiskProcessEvents$' -benchtime 200x ./internal/store/sqlite/
 func BenchmarkInsertRiskProcessEvents(b *testing.B) {
-	storetest.BenchmarkInsertRiskProcessEvents(b, func(b *testing.B, batch int) storetest.IngestTarget {
-		s, err := Open(b.Context(), b.TempDir())
+	storetest.BenchmarkInsertRiskProcessEvents(b, openFresh())
+}
+
+// openFresh returns an opener of fresh databases with opts and the
+// ingestion benchmarks' account and hosts.
+func openFresh(opts ...Option) func(b *testing.B, batch int) storetest.IngestTarget {
+	return func(b *testing.B, batch int) storetest.IngestTarget {
+		s, err := Open(b.Context(), b.TempDir(), opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -150,7 +156,7 @@ func BenchmarkInsertRiskProcessEvents(b *testing.B) {
 			b.Fatal(err)
 		}
 		return t
-	})
+	}
 }
 
 // BenchmarkIngestRiskProcessEventsConcurrent measures ingestion with
@@ -162,18 +168,7 @@ func BenchmarkInsertRiskProcessEvents(b *testing.B) {
 func BenchmarkIngestRiskProcessEventsConcurrent(b *testing.B) {
 	for _, group := range []int{1, defaultOptions().ingestGroup} {
 		b.Run(fmt.Sprintf("group=%d", group), func(b *testing.B) {
-			storetest.BenchmarkIngestRiskProcessEventsConcurrent(b, func(b *testing.B, batch int) storetest.IngestTarget {
-				s, err := Open(b.Context(), b.TempDir(), WithIngestGroup(group))
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() { s.Close() })
-				t, err := storetest.NewIngestTarget(b.Context(), s, "ingest", storetest.IngestHosts)
-				if err != nil {
-					b.Fatal(err)
-				}
-				return t
-			})
+			storetest.BenchmarkIngestRiskProcessEventsConcurrent(b, openFresh(WithIngestGroup(group)))
 		})
 	}
 }
