@@ -216,6 +216,10 @@ func plant(t *testing.T, dir, name string, argv ...string) *exec.Cmd {
 	cmd := exec.Command(exe)
 	cmd.Args = append([]string{argv[0], "-c", "sleep 600; :"}, argv...)
 	cmd.Dir = dir
+	// Its own process group, killed whole below: bash's sleep would
+	// otherwise outlive the test by ten minutes, holding the descriptors it
+	// inherited (the test runner's output among them).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
