@@ -7,7 +7,12 @@
 //
 // Every upload's events are generated before the clock starts, filled as the
 // agent's process monitor fills them, with ~1 % repeats of an event the same
-// agent already sent (the server merges those). Only the uploads are timed.
+// agent already sent (the server merges those). Detections follow a fleet
+// clock (a millisecond per new event, ending now); -realtime of them (90 %)
+// were judged on their exec event, so the process started within 100 ms
+// before, the rest were found by a sweep and started any time in the hour
+// before (-realtime 0: all of them, the worst case for the event indexes).
+// Pids rise per agent, as a host hands them out. Only the uploads are timed.
 // Every upload must be fully acknowledged (accepted == sent, nothing
 // rejected, an id per event, a repeat gets its original's id) and at the end
 // the store must hold exactly the distinct events sent: anything else is a
@@ -16,6 +21,7 @@
 //
 //	go run ./bench/ingest                                   # SQLite, 16 agents
 //	go run ./bench/ingest -agents 1                         # one uploader
+//	go run ./bench/ingest -realtime 0                       # every process started any time in the last hour
 //	go run ./bench/ingest -raw                              # pre-encoded bodies (no client JSON encoding in the timed part)
 //	go run ./bench/ingest -repeats 0.4 -twice               # uploads repeating one event twice
 //	go run ./bench/ingest -database postgres://…/postgres   # PostgreSQL (a fresh database per round is created there and dropped)
@@ -72,6 +78,7 @@ func main() {
 		dir      = flag.String("dir", "", "data directory (default: a fresh temporary directory, removed at the end); rounds use sub-directories round-N, which must not exist")
 		database = flag.String("database", "", "PostgreSQL URL (default: SQLite in -dir); each round creates and drops a database of its own there")
 		repeats  = flag.Float64("repeats", 0.01, "share of an upload's events that repeat an event the agent already sent")
+		realtime = flag.Float64("realtime", 0.9, "share of new events judged on their exec event (process started just before detection); the rest were found by a sweep (started any time in the hour before); 0 = all spread over the hour, the worst case for the indexes")
 		raw      = flag.Bool("raw", false, "post pre-encoded bodies with the credential instead of transport.Client.SendEvents")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the timed uploads to this file")
 		twice    = flag.Bool("twice", false, "let an upload repeat the same earlier event twice (an agent whose spool holds two detections of one process)")
@@ -98,14 +105,14 @@ func main() {
 	if *raw {
 		mode = "raw pre-encoded POST"
 	}
-	fmt.Printf("backend %s, %d agents, %d events/upload, %d events/round (~%.0f %% repeats), client %s\n",
-		backend, *agents, *batch, *events, *repeats*100, mode)
+	fmt.Printf("backend %s, %d agents, %d events/upload, %d events/round (~%.0f %% repeats, %.0f %% of new events real-time), client %s\n",
+		backend, *agents, *batch, *events, *repeats*100, *realtime*100, mode)
 
 	var results []result
 	for r := 1; r <= *rounds; r++ {
 		res, err := round(ctx, r, roundConfig{
 			dir: filepath.Join(base, fmt.Sprintf("round-%d", r)), database: *database,
-			agents: *agents, batch: *batch, events: *events, repeats: *repeats, raw: *raw, twice: *twice,
+			agents: *agents, batch: *batch, events: *events, repeats: *repeats, realtime: *realtime, raw: *raw, twice: *twice,
 			cpuprofile: profileName(*cpuprof, r),
 		})
 		if err != nil {
@@ -128,7 +135,7 @@ func profileName(name string, r int) string {
 type roundConfig struct {
 	dir, database         string
 	agents, batch, events int
-	repeats               float64
+	repeats, realtime     float64
 	raw, twice            bool
 	cpuprofile            string
 }
@@ -478,6 +485,7 @@ func generate(rc roundConfig, n int) ([][]upload, int, time.Duration) {
 	}
 
 	now := time.Now().UTC()
+	clock := now.Add(-time.Duration(rc.events) * time.Millisecond)
 	plan := make([][]upload, rc.agents)
 	nextPID := make([]int64, rc.agents)
 	for i := range nextPID {
@@ -510,17 +518,24 @@ func generate(rc roundConfig, n int) ([][]upload, int, time.Duration) {
 			e := exes[rng.IntN(len(exes))]
 			pid := nextPID[ag]
 			nextPID[ag] += 1 + rng.Int64N(7)
-			start := now.Add(-time.Duration(rng.Int64N(int64(time.Hour)))).Truncate(10 * time.Millisecond) // clock ticks
+			// The fleet's clock: a millisecond per new event, ending now.
+			clock = clock.Add(time.Millisecond)
 			ev := wire.Event{
-				PID: pid, PPID: 1 + rng.Int64N(pid-1), StartTime: start,
+				PID: pid, PPID: 1 + rng.Int64N(pid-1),
 				ExePath: e.path, CmdLine: strings.ReplaceAll(cmdlines[rng.IntN(len(cmdlines))], "{exe}", e.path),
 				ExeMD5: e.md5, ExeSHA256: e.sha256,
 				VirusName: e.virus, Rule: e.rule, CheckPlatform: []string{e.platform},
-				Method: 1, DetectTime: now.Add(time.Duration(rng.IntN(1000)) * time.Millisecond),
+				Method: 1, DetectTime: clock,
 			}
-			if rng.IntN(10) == 0 {
-				ev.Method = 0 // found by a sweep rather than on its exec event
+			if rng.Float64() < rc.realtime {
+				// Judged on its exec event: started just before.
+				ev.StartTime = clock.Add(-time.Duration(rng.Int64N(int64(100 * time.Millisecond))))
+			} else {
+				// Found by a sweep: started any time in the hour before.
+				ev.Method = 0
+				ev.StartTime = clock.Add(-time.Duration(rng.Int64N(int64(time.Hour))))
 			}
+			ev.StartTime = ev.StartTime.Truncate(10 * time.Millisecond) // clock ticks
 			ev.User = users[rng.IntN(len(users))]
 			ev.Group = ev.User
 			if rng.IntN(3) == 0 {
