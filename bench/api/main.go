@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-sec/vigil/bench/internal/benchstat"
 	"github.com/vigil-sec/vigil/internal/api"
 	"github.com/vigil-sec/vigil/internal/app"
 	"github.com/vigil-sec/vigil/internal/config"
@@ -254,12 +255,6 @@ func seed(ctx context.Context, st store.Store, account int64, n int) error {
 	return nil
 }
 
-func pct(d []time.Duration, p int) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	if i > 0 {
-		i--
-	}
-	return s[min(i, len(s)-1)].Round(10 * time.Microsecond)
+func pct(d []time.Duration, p float64) time.Duration {
+	return benchstat.Percentile(d, p).Round(10 * time.Microsecond)
 }

@@ -60,6 +60,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vigil-sec/vigil/bench/internal/benchstat"
 	"github.com/vigil-sec/vigil/internal/agent/transport"
 	"github.com/vigil-sec/vigil/internal/agentapi/wire"
 	"github.com/vigil-sec/vigil/internal/app"
@@ -163,8 +164,7 @@ func median(rs []result) result {
 		for i, r := range rs {
 			v[i] = f(r)
 		}
-		slices.Sort(v)
-		return v[len(v)/2]
+		return benchstat.Percentile(v, 50)
 	}
 	m := rs[0]
 	// The wall time's median is the events/s median (same event count).
@@ -589,12 +589,6 @@ func freshPostgres(ctx context.Context, dbURL string, n int) (string, func(), er
 	return u.String(), func() { drop(); conn.Close(context.Background()) }, nil
 }
 
-func pct(d []time.Duration, p int) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	if i > 0 {
-		i--
-	}
-	return s[min(i, len(s)-1)].Round(10 * time.Microsecond)
+func pct(d []time.Duration, p float64) time.Duration {
+	return benchstat.Percentile(d, p).Round(10 * time.Microsecond)
 }

@@ -35,7 +35,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +46,7 @@ import (
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 
+	"github.com/vigil-sec/vigil/bench/internal/benchstat"
 	"github.com/vigil-sec/vigil/internal/agent/proc"
 )
 
@@ -187,13 +187,10 @@ func main() {
 			}()
 		}
 		wg.Wait()
-		slices.Sort(lat)
-		q := func(p float64) time.Duration {
-			return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(time.Millisecond)
-		}
+		q := func(p float64) time.Duration { return benchstat.Percentile(lat, p).Round(time.Millisecond) }
 		used := cpuOf(pid) - c0
 		fmt.Printf("latency: %d flagged execs, %d in flight: p50 %v p90 %v p99 %v max %v (target p99 ≤ 1 s); agent CPU %v over %v\n",
-			len(lat), *conc, q(0.50), q(0.90), q(0.99), lat[len(lat)-1].Round(time.Millisecond), used, time.Since(w0).Round(time.Millisecond))
+			len(lat), *conc, q(50), q(90), q(99), q(100), used, time.Since(w0).Round(time.Millisecond))
 	}
 
 	if strings.Contains(*mode, "burst") {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -114,9 +115,9 @@ func mappingRSS(t *testing.T, path string) int {
 		case len(fields) >= 5 && bytes.IndexByte(fields[0], '-') > 0 && !bytes.HasSuffix(fields[0], []byte(":")):
 			in = len(fields) >= 6 && string(fields[5]) == path
 		case in && len(fields) >= 2 && string(fields[0]) == "Rss:":
-			var kb int
-			for _, c := range fields[1] {
-				kb = kb*10 + int(c-'0')
+			kb, err := strconv.Atoi(string(fields[1]))
+			if err != nil {
+				t.Fatalf("smaps Rss %q: %v", fields[1], err)
 			}
 			total += kb
 		}

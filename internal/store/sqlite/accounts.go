@@ -56,16 +56,11 @@ func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: listing accounts: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: listing accounts: %w", err)
-		}
-		out = append(out, a)
+	out, err := collect(rows, scanAccount)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing accounts: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // API keys.
@@ -111,16 +106,11 @@ func (s *Store) ListAPIKeys(ctx context.Context, accountID int64) ([]store.APIKe
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: listing API keys: %w", err)
 	}
-	defer rows.Close()
-	var out []store.APIKey
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: listing API keys: %w", err)
-		}
-		out = append(out, k)
+	out, err := collect(rows, scanKey)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing API keys: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *Store) SetAPIKeyStatus(ctx context.Context, accountID int64, secretID string, status store.KeyStatus) error {

@@ -72,16 +72,11 @@ func (s *Store) ListEnrollTokens(ctx context.Context, accountID int64) ([]store.
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: listing enroll tokens: %w", err)
 	}
-	defer rows.Close()
-	var out []store.EnrollToken
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: listing enroll tokens: %w", err)
-		}
-		out = append(out, t)
+	out, err := collect(rows, scanToken)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing enroll tokens: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *Store) RevokeEnrollToken(ctx context.Context, accountID, id int64, at time.Time) error {
@@ -160,16 +155,11 @@ func (s *Store) ListAgentCredentials(ctx context.Context, accountID int64, hostU
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: listing agent credentials: %w", err)
 	}
-	defer rows.Close()
-	var out []store.AgentCredential
-	for rows.Next() {
-		c, err := scanCred(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: listing agent credentials: %w", err)
-		}
-		out = append(out, c)
+	out, err := collect(rows, scanCred)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing agent credentials: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (s *Store) TouchAgentCredential(ctx context.Context, accountID int64, credentialID string, at time.Time) error {
@@ -389,14 +379,9 @@ func (s *Store) ListAgentCommands(ctx context.Context, accountID int64, hostUUID
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: listing commands: %w", err)
 	}
-	defer rows.Close()
-	var out []store.AgentCommand
-	for rows.Next() {
-		c, err := scanCmd(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: listing commands: %w", err)
-		}
-		out = append(out, c)
+	out, err := collect(rows, scanCmd)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing commands: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -91,8 +91,10 @@ func (g *groupCommitter) do(ctx context.Context, write func(context.Context, fun
 		g.busy = false
 	}
 	g.mu.Unlock()
-	for _, o := range group[1:] {
-		close(o.wake)
+	for _, o := range group {
+		if o != it {
+			close(o.wake)
+		}
 	}
 	return it.err
 }

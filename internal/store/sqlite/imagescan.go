@@ -255,18 +255,10 @@ func (s *Store) QueryRegistryImages(ctx context.Context, accountID int64, q stor
 	from := " FROM registry_images i JOIN registries r ON r.id = i.registry_id"
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT "+imageSelect+from+w.String()+order+limitOffset(q.Limit, q.Offset), w.args...)
+		if err == nil {
+			page.Items, err = collect(rows, scanImage)
+		}
 		if err != nil {
-			return fmt.Errorf("sqlite: querying images: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			img, err := scanImage(rows)
-			if err != nil {
-				return fmt.Errorf("sqlite: querying images: %w", err)
-			}
-			page.Items = append(page.Items, img)
-		}
-		if err := rows.Err(); err != nil {
 			return fmt.Errorf("sqlite: querying images: %w", err)
 		}
 		return s.total(ctx, tx, &page.Total, len(page.Items), q.Limit, q.Offset, "SELECT COUNT(*)"+from+w.String(), w.args)

@@ -334,11 +334,20 @@ func queryInt64s(ctx context.Context, q querier, query string, args ...any) ([]i
 	if err != nil {
 		return nil, err
 	}
+	return collect(rows, func(r rowScanner) (v int64, err error) { return v, r.Scan(&v) })
+}
+
+// rowScanner is what the scanX functions read a row from.
+type rowScanner = interface{ Scan(...any) error }
+
+// collect scans every row of rows with scan and closes rows. The slice is
+// never nil, so an empty page encodes as [].
+func collect[T any](rows *sql.Rows, scan func(rowScanner) (T, error)) ([]T, error) {
 	defer rows.Close()
-	var out []int64
+	out := []T{}
 	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
+		v, err := scan(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, v)

@@ -111,18 +111,10 @@ func (s *Store) QueryVirusEvents(ctx context.Context, accountID int64, q store.V
 	order := " ORDER BY " + virusOrderColumn(q.OrderBy) + desc(q.Desc) + ", e.id" + desc(q.Desc)
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT "+virusSelect+virusFrom+w.String()+order+limitOffset(q.Limit, q.Offset), w.args...)
+		if err == nil {
+			page.Items, err = collect(rows, scanVirus)
+		}
 		if err != nil {
-			return fmt.Errorf("sqlite: querying virus events: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			e, err := scanVirus(rows)
-			if err != nil {
-				return fmt.Errorf("sqlite: querying virus events: %w", err)
-			}
-			page.Items = append(page.Items, e)
-		}
-		if err := rows.Err(); err != nil {
 			return fmt.Errorf("sqlite: querying virus events: %w", err)
 		}
 		return s.total(ctx, tx, &page.Total, len(page.Items), q.Limit, q.Offset, "SELECT COUNT(*)"+virusFrom+w.String(), w.args)
@@ -311,19 +303,11 @@ func (s *Store) QueryAutoIsolateSamples(ctx context.Context, accountID int64, q 
 	}
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT "+autoIsolateCols+" FROM auto_isolate_samples"+w.String()+order+limitOffset(q.Limit, q.Offset), w.args...)
+		if err == nil {
+			page.Items, err = collect(rows, scanAutoIsolate)
+		}
 		if err != nil {
 			return fmt.Errorf("sqlite: querying auto-isolate samples: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			a, err := scanAutoIsolate(rows)
-			if err != nil {
-				return fmt.Errorf("sqlite: querying auto-isolate samples: %w", err)
-			}
-			page.Items = append(page.Items, a)
-		}
-		if err := rows.Err(); err != nil {
-			return err
 		}
 		return s.total(ctx, tx, &page.Total, len(page.Items), q.Limit, q.Offset, "SELECT COUNT(*) FROM auto_isolate_samples"+w.String(), w.args)
 	})
@@ -401,19 +385,11 @@ func (s *Store) QueryQuarantineSamples(ctx context.Context, accountID int64, q s
 	from := " FROM quarantine_samples q JOIN hosts h ON h.id = q.host_id"
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT "+quarantineCols+from+w.String()+" ORDER BY q.created_at DESC, q.id DESC"+limitOffset(q.Limit, q.Offset), w.args...)
+		if err == nil {
+			page.Items, err = collect(rows, scanQuarantine)
+		}
 		if err != nil {
 			return fmt.Errorf("sqlite: querying quarantine samples: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			qs, err := scanQuarantine(rows)
-			if err != nil {
-				return fmt.Errorf("sqlite: querying quarantine samples: %w", err)
-			}
-			page.Items = append(page.Items, qs)
-		}
-		if err := rows.Err(); err != nil {
-			return err
 		}
 		return s.total(ctx, tx, &page.Total, len(page.Items), q.Limit, q.Offset, "SELECT COUNT(*)"+from+w.String(), w.args)
 	})
