@@ -78,7 +78,9 @@ func TestReadRunningProcess(t *testing.T) {
 	dir := t.TempDir()
 	exe := copyExe(t, "/bin/sleep", dir, "my sleep")
 	before := time.Now().Add(-2 * time.Second)
-	cmd := startProc(t, exe, "30", "extra arg")
+	// Both arguments must be valid to sleep (it adds them up): with an
+	// invalid one it exits at once, and the reads below race its exit.
+	cmd := startProc(t, exe, "30", "0.5")
 	waitExec(t, cmd.Process.Pid, exe)
 
 	r := newTestReader(t)
@@ -96,7 +98,7 @@ func TestReadRunningProcess(t *testing.T) {
 		{"Name", p.Name, "my sleep"},
 		{"Exe", p.Exe, exe},
 		{"ExeDeleted", p.ExeDeleted, false},
-		{"Cmdline", p.Cmdline, exe + " 30 extra arg"},
+		{"Cmdline", p.Cmdline, exe + " 30 0.5"},
 		{"Argv", len(p.Argv), 3},
 		{"UID", p.UID, os.Geteuid()},
 		{"User", p.User, "root"},
